@@ -1,0 +1,153 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward"
+)
+
+// MaxBodyBytes is the contract's largest request body.
+const MaxBodyBytes = 1 << 20
+
+// readBody reads a request body of at most MaxBodyBytes.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, keyward.Errorf(keyward.EPayloadTooLarge, "request body is over %d bytes", MaxBodyBytes)
+		}
+		return nil, keyward.Errorf(keyward.EInvalid, "could not read the request body")
+	}
+	return body, nil
+}
+
+// decodeJSON reads one JSON object into v, refusing unknown fields, wrong
+// types and trailing data with a message that names the problem.
+func decodeJSON(body []byte, v any, allowEmpty bool) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		if allowEmpty {
+			return nil
+		}
+		return keyward.Errorf(keyward.EInvalid, "a JSON object body is required")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return keyward.Errorf(keyward.EInvalid, "malformed JSON: data after the object")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	var ee *fieldError
+	switch {
+	case errors.As(err, &se):
+		return keyward.Errorf(keyward.EInvalid, "malformed JSON at byte %d", se.Offset)
+	case errors.As(err, &te):
+		if te.Field != "" {
+			return keyward.Errorf(keyward.EInvalid, "field %s must be %s", te.Field, jsonKind(te.Type.String()))
+		}
+		return keyward.Errorf(keyward.EInvalid, "the body must be a JSON object")
+	case errors.As(err, &ee):
+		return keyward.Errorf(keyward.EInvalid, "%s", ee.msg)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return keyward.Errorf(keyward.EInvalid, "malformed JSON: unexpected end")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return keyward.Errorf(keyward.EInvalid, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	}
+	return keyward.Errorf(keyward.EInvalid, "malformed JSON")
+}
+
+func jsonKind(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "[]"):
+		return "an array"
+	case strings.HasPrefix(goType, "map"), strings.HasPrefix(goType, "struct"), strings.Contains(goType, "."):
+		return "an object"
+	case goType == "string", goType == "*string":
+		return "a string"
+	case goType == "bool", goType == "*bool":
+		return "true or false"
+	case strings.Contains(goType, "int"), strings.Contains(goType, "float"):
+		return "a number"
+	}
+	return "of another type"
+}
+
+type fieldError struct{ msg string }
+
+func (e *fieldError) Error() string { return e.msg }
+
+// timeField is an RFC 3339 time in a request body.
+type timeField struct{ t time.Time }
+
+func (f *timeField) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return &fieldError{"times must be RFC 3339 strings such as 2026-11-22T10:00:00Z"}
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return &fieldError{fmt.Sprintf("%q is not an RFC 3339 time such as 2026-11-22T10:00:00Z", s)}
+	}
+	f.t = t
+	return nil
+}
+
+// nullableInt remembers whether a field was absent, null or a number.
+type nullableInt struct {
+	keyward.OptionalInt
+}
+
+func (n *nullableInt) UnmarshalJSON(b []byte) error {
+	n.Set = true
+	if string(b) == "null" {
+		return nil
+	}
+	var v int
+	if err := json.Unmarshal(b, &v); err != nil {
+		return &fieldError{"max_expiration_days must be null or a whole number"}
+	}
+	n.Value = &v
+	return nil
+}
+
+// query reads a URL query parameter with a bounded length.
+func queryInt(r *http.Request, name string) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, keyward.Errorf(keyward.EInvalid, "%s must be a whole number from 1", name)
+	}
+	return n, nil
+}
+
+func queryTime(r *http.Request, name string) (*time.Time, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return nil, keyward.Errorf(keyward.EInvalid, "%s must be an RFC 3339 time such as 2026-11-22T10:00:00Z", name)
+	}
+	t = t.UTC()
+	return &t, nil
+}

@@ -1,0 +1,251 @@
+// Package api serves Keyward's JSON API (/v1), forward authentication for
+// gateways, and the operational endpoints. It only translates: every rule is
+// in package keyward, and errors become problem documents in one place.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward"
+)
+
+// Options tune the server; zero values get the defaults.
+type Options struct {
+	Logger *slog.Logger
+	// VerifyFailureLimit is how many failed verifications one client address
+	// may make per VerifyFailureWindow before it gets 429 (default 100 a minute).
+	VerifyFailureLimit  int
+	VerifyFailureWindow time.Duration
+	// Metrics, when set, is served at /metrics and counts requests.
+	Metrics *Metrics
+}
+
+// Server is the HTTP face of a keyward.Service.
+type Server struct {
+	svc     *keyward.Service
+	log     *slog.Logger
+	limiter *failureLimiter
+	metrics *Metrics
+	mux     *http.ServeMux
+	routes  []Route
+}
+
+// Route is one entry of the route table; the authorization matrix test walks it.
+type Route struct {
+	Method  string
+	Pattern string
+	// Public routes need no principal.
+	Public  bool
+	handler http.HandlerFunc
+}
+
+// authedHandler serves a route that needs a principal.
+type authedHandler func(w http.ResponseWriter, r *http.Request, p *keyward.Principal) error
+
+// New builds the server and its route table.
+func New(svc *keyward.Service, opts Options) *Server {
+	s := &Server{svc: svc, log: opts.Logger, metrics: opts.Metrics, mux: http.NewServeMux()}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	limit, window := opts.VerifyFailureLimit, opts.VerifyFailureWindow
+	if limit <= 0 {
+		limit = 100
+	}
+	if window <= 0 {
+		window = time.Minute
+	}
+	s.limiter = newFailureLimiter(limit, window)
+
+	open := func(method, pattern string, h func(http.ResponseWriter, *http.Request) error) {
+		s.add(Route{Method: method, Pattern: pattern, Public: true, handler: func(w http.ResponseWriter, r *http.Request) {
+			if err := h(w, r); err != nil {
+				s.fail(w, r, err)
+			}
+		}})
+	}
+	authed := func(method, pattern string, h authedHandler) {
+		s.add(Route{Method: method, Pattern: pattern, handler: s.authenticated(h)})
+	}
+
+	open("POST", "/v1/sessions", s.login)
+	authed("DELETE", "/v1/sessions/current", s.logout)
+	authed("GET", "/v1/me", s.me)
+
+	authed("GET", "/v1/users", s.listUsers)
+	authed("POST", "/v1/users", s.createUser)
+	authed("GET", "/v1/users/{id}", s.getUser)
+	authed("PATCH", "/v1/users/{id}", s.updateUser)
+	authed("DELETE", "/v1/users/{id}", s.deleteUser)
+
+	authed("GET", "/v1/keys", s.listKeys)
+	authed("POST", "/v1/keys", s.createKey)
+	open("POST", "/v1/keys/verify", s.verify)
+	authed("POST", "/v1/keys/revoke", s.bulkRevoke)
+	authed("GET", "/v1/keys/{id}", s.getKey)
+	authed("PATCH", "/v1/keys/{id}", s.updateKey)
+	authed("DELETE", "/v1/keys/{id}", s.deleteKey)
+	authed("POST", "/v1/keys/{id}/deactivate", s.deactivateKey)
+	authed("POST", "/v1/keys/{id}/reactivate", s.reactivateKey)
+	authed("POST", "/v1/keys/{id}/revoke", s.revokeKey)
+	authed("POST", "/v1/keys/{id}/rotate", s.rotateKey)
+
+	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"} {
+		s.add(Route{Method: m, Pattern: "/v1/auth", Public: true, handler: s.forwardAuth})
+	}
+
+	authed("GET", "/v1/settings", s.getSettings)
+	authed("PATCH", "/v1/settings", s.updateSettings)
+	authed("GET", "/v1/events", s.listEvents)
+
+	open("GET", "/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(OpenAPIDocument)
+		return nil
+	})
+	open("GET", "/healthz", func(w http.ResponseWriter, r *http.Request) error {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		return nil
+	})
+	open("GET", "/readyz", s.ready)
+	if s.metrics != nil {
+		s.add(Route{Method: "GET", Pattern: "/metrics", Public: true, handler: s.metrics.handler().ServeHTTP})
+	}
+
+	// Anything else under /v1 is a problem document, not Go's plain-text 404.
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, keyward.Errorf(keyward.ENotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	return s
+}
+
+func (s *Server) add(rt Route) {
+	s.routes = append(s.routes, rt)
+	h := rt.handler
+	if s.metrics != nil {
+		h = s.metrics.instrument(rt.Method+" "+rt.Pattern, h)
+	}
+	s.mux.HandleFunc(rt.Method+" "+rt.Pattern, h)
+}
+
+// Routes lists the route table, for tests that must cover every route.
+func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
+
+// ServeHTTP adds a request ID, the request's metadata for events, recovery
+// from panics, and a request log line that never holds a credential.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := r.Header.Get("X-Request-Id")
+	if id == "" || len(id) > 64 {
+		var b [8]byte
+		rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	w.Header().Set("X-Request-Id", id)
+	ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+	ctx = keyward.WithRequestInfo(ctx, keyward.RequestInfo{IP: clientIP(r), UserAgent: r.UserAgent()})
+	r = r.WithContext(ctx)
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.ErrorContext(ctx, "panic", "panic", v, "request_id", id, "path", r.URL.Path)
+			if !sw.wrote {
+				writeProblem(sw, problemFor(r, s.log, keyward.Errorf(keyward.EInternal, "panic")))
+			}
+		}
+		s.log.LogAttrs(ctx, slog.LevelInfo, "request", slog.String("request_id", id), slog.String("method", r.Method),
+			slog.String("path", r.URL.Path), slog.Int("status", sw.status), slog.Duration("took", time.Since(start)),
+			slog.String("ip", clientIP(r)))
+	}()
+	sw.Header().Set("X-Content-Type-Options", "nosniff")
+	s.mux.ServeHTTP(sw, r)
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+type requestIDKey struct{}
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// clientIP is the peer address. Forwarded headers are not trusted here.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// credential reads a key or session token from the headers only: never from
+// the query string or the body.
+func credential(r *http.Request) string {
+	if a := r.Header.Get("Authorization"); a != "" {
+		if len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+			return strings.TrimSpace(a[7:])
+		}
+		return ""
+	}
+	return strings.TrimSpace(r.Header.Get("X-API-Key"))
+}
+
+// authenticated resolves the principal (fresh at every request) and refuses
+// requests without one.
+func (s *Server) authenticated(h authedHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.svc.Authenticate(r.Context(), credential(r))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if p.Key != nil && p.Key.Role != keyward.KeyRoleAdmin && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			s.fail(w, r, keyward.Errorf(keyward.EPermissionDenied, "a readonly key may only make GET requests"))
+			return
+		}
+		if err := h(w, r, p); err != nil {
+			s.fail(w, r, err)
+		}
+	}
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.svc.Store().Ping(ctx); err != nil {
+		s.log.WarnContext(ctx, "not ready", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unreachable"})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/api"
+	"github.com/keyward/keyward/sqlite"
+	"github.com/keyward/keyward/usage"
+)
+
+// Main is one running server: its store, usage recorder, background work and
+// HTTP listener. End-to-end tests use it the way the command does.
+type Main struct {
+	Addr       string // listen address; ":0" picks a free port
+	DB         string // sqlite:PATH (postgres:// comes with the PostgreSQL store)
+	PepperFile string
+	Logger     *slog.Logger
+
+	// Tuning, mostly for tests; zero values get production defaults.
+	Now                func() time.Time
+	PasswordParams     *keyward.PasswordParams
+	UsageInterval      time.Duration
+	SweepInterval      time.Duration
+	VerifyFailureLimit int
+	ShutdownTimeout    time.Duration
+
+	// Set by Run.
+	URL      string
+	Service  *keyward.Service
+	store    keyward.Store
+	usage    *usage.Recorder
+	server   *http.Server
+	listener net.Listener
+	served   chan error
+	stopBG   context.CancelFunc
+	bgDone   chan struct{}
+}
+
+// Run opens the store, starts background work and begins serving; it returns
+// once the listener is open.
+func (m *Main) Run(ctx context.Context) error {
+	if m.Logger == nil {
+		m.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	}
+	driver, addr, err := parseDB(m.DB)
+	if err != nil {
+		return err
+	}
+	pepper, err := loadPepper(m.PepperFile, driver, addr)
+	if err != nil {
+		return err
+	}
+	hasher, err := keyward.NewHasher(pepper)
+	if err != nil {
+		return err
+	}
+	if m.store, err = openStore(ctx, driver, addr); err != nil {
+		return err
+	}
+	m.usage = usage.New(m.store, m.Logger, m.UsageInterval)
+	m.Service = keyward.NewService(m.store, hasher, keyward.Options{
+		Now: m.Now, PasswordParams: m.PasswordParams, OnUse: m.usage.Used,
+	})
+	srv := api.New(m.Service, api.Options{Logger: m.Logger, Metrics: api.NewMetrics(), VerifyFailureLimit: m.VerifyFailureLimit})
+
+	if m.listener, err = net.Listen("tcp", m.Addr); err != nil {
+		m.usage.Close(ctx)
+		m.store.Close()
+		return err
+	}
+	m.URL = "http://" + m.listener.Addr().String()
+	m.server = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn)}
+	m.served = make(chan error, 1)
+	go func() { m.served <- m.server.Serve(m.listener) }()
+
+	bg, cancel := context.WithCancel(context.Background())
+	m.stopBG, m.bgDone = cancel, make(chan struct{})
+	go m.sweep(bg)
+	m.Logger.Info("keyward serving", "url", m.URL, "db", driver, "version", Version())
+	return nil
+}
+
+// sweep records key.expired events as keys run out.
+func (m *Main) sweep(ctx context.Context) {
+	defer close(m.bgDone)
+	every := m.SweepInterval
+	if every <= 0 {
+		every = time.Minute
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		for {
+			n, err := m.Service.SweepExpired(ctx, 1000)
+			if err != nil && ctx.Err() == nil {
+				m.Logger.Error("expiry sweep failed", "err", err)
+			}
+			if n < 1000 || err != nil {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Close stops accepting requests, finishes those in flight, flushes usage
+// data, and closes the store. Nothing acknowledged is lost.
+func (m *Main) Close() error {
+	timeout := m.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var errs []error
+	if m.server != nil {
+		if err := m.server.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown: %w", err))
+		}
+		if err := <-m.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+	}
+	if m.stopBG != nil {
+		m.stopBG()
+		<-m.bgDone
+	}
+	if m.usage != nil {
+		if err := m.usage.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("flush usage: %w", err))
+		}
+	}
+	if m.store != nil {
+		if err := m.store.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Wait blocks until the server stops on its own (a listener failure).
+func (m *Main) Wait() <-chan error { return m.served }
+
+func openStore(ctx context.Context, driver, addr string) (keyward.Store, error) {
+	switch driver {
+	case "sqlite":
+		return sqlite.Open(ctx, addr)
+	}
+	return nil, fmt.Errorf("the %s store is not available in this build yet; use sqlite:PATH", driver)
+}
+
+func runServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr)
+	m := &Main{}
+	fs.StringVar(&m.Addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.StringVar(&m.DB, "db", DefaultDB, "database: sqlite:PATH or postgres://…")
+	fs.StringVar(&m.PepperFile, "pepper-file", "", "file holding the server pepper (default: KEYWARD_PEPPER, else generated in the SQLite data folder)")
+	fs.IntVar(&m.VerifyFailureLimit, "verify-failure-limit", 100, "failed verifications per client address per minute before 429")
+	logFormat := fs.String("log-format", "json", "log format: json or text")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if err := envDefaults(fs); err != nil {
+		return err
+	}
+	var h slog.Handler = slog.NewJSONHandler(stderr, nil)
+	if *logFormat == "text" {
+		h = slog.NewTextHandler(stderr, nil)
+	}
+	m.Logger = slog.New(h)
+	if err := m.Run(ctx); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		m.Logger.Info("stopping: finishing requests in flight and flushing usage")
+	case err := <-m.served:
+		m.served <- err
+		m.Logger.Error("server stopped", "err", err)
+	}
+	if err := m.Close(); err != nil {
+		return err
+	}
+	m.Logger.Info("stopped")
+	return nil
+}

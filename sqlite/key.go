@@ -1,0 +1,422 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward"
+)
+
+// keyColumns are read from keyJoin: the key and the owner fields the domain
+// shows with it.
+const (
+	keyColumns = `k.id, k.tenant_id, k.name, k.description, k.owner_id, k.role, k.scopes, k.meta,
+	k.hash, k.start, k.disabled, k.created_at, k.updated_at, k.expires_at, k.last_used_at,
+	k.revoked_at, k.revoked_by, k.revoke_reason, u.name, u.email, u.kind`
+	keyJoin = `keys k JOIN users u ON u.id = k.owner_id`
+
+	// ownerColumns are keyColumns' owner fields for a RETURNING clause, which
+	// may not join.
+	ownerColumns = `(SELECT name FROM users WHERE users.id = keys.owner_id),
+	(SELECT email FROM users WHERE users.id = keys.owner_id),
+	(SELECT kind FROM users WHERE users.id = keys.owner_id)`
+	keyReturning = `id, tenant_id, name, description, owner_id, role, scopes, meta,
+	hash, start, disabled, created_at, updated_at, expires_at, last_used_at,
+	revoked_at, revoked_by, revoke_reason, ` + ownerColumns
+)
+
+var (
+	qInsertKey = writeQuery(`INSERT INTO keys (id, tenant_id, owner_id, name, description, role,
+		scopes, meta, hash, start, disabled, created_at, updated_at, expires_at, last_used_at,
+		revoked_at, revoked_by, revoke_reason)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		RETURNING ` + ownerColumns)
+	qKeyByID   = readQuery(`SELECT ` + keyColumns + ` FROM ` + keyJoin + ` WHERE k.tenant_id = ? AND k.id = ?`)
+	qKeyByHash = readQuery(`SELECT ` + keyColumns + ` FROM ` + keyJoin + ` WHERE k.hash = ?`)
+	qOwnerKeys = readQuery(`SELECT ` + keyColumns + ` FROM ` + keyJoin + ` WHERE k.tenant_id = ? AND k.owner_id = ?
+		ORDER BY k.created_at, k.id`)
+	qUpdateKey = writeQuery(`UPDATE keys SET name = :name, description = :description, role = :role,
+		scopes = :scopes, meta = :meta, disabled = :disabled, expires_at = :expires_at,
+		revoked_at = coalesce(revoked_at, :revoked_at),
+		revoked_by = CASE WHEN revoked_at IS NULL THEN :revoked_by ELSE revoked_by END,
+		revoke_reason = CASE WHEN revoked_at IS NULL THEN :revoke_reason ELSE revoke_reason END,
+		updated_at = :updated_at
+		WHERE tenant_id = :tenant AND id = :id
+		RETURNING revoked_at, revoked_by, revoke_reason`)
+	qDeleteKey     = writeQuery(`DELETE FROM keys WHERE tenant_id = ? AND id = ?`)
+	qCountLiveKeys = readQuery(`SELECT count(*) FROM keys WHERE tenant_id = ? AND owner_id = ?
+		AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`)
+	qRevokeKeys = writeQuery(`UPDATE keys SET revoked_at = :at, revoked_by = :by,
+		revoke_reason = :reason, updated_at = :at
+		WHERE tenant_id = :tenant AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > :at)
+		AND (:type = '' OR owner_id IN (SELECT id FROM users WHERE tenant_id = :tenant AND kind = :type))
+		RETURNING ` + keyReturning)
+	// Only forward: a row whose last_used_at is already later is not written.
+	qTouchKey = writeQuery(`UPDATE keys SET last_used_at = ?
+		WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`)
+	qExpiredUnrecorded = readQuery(`SELECT ` + keyColumns + ` FROM ` + keyJoin + `
+		WHERE k.expires_at <= ? AND k.revoked_at IS NULL AND k.expiry_recorded = 0
+		ORDER BY k.expires_at, k.id LIMIT ?`)
+	qMarkExpiryRecorded = writeQuery(`UPDATE keys SET expiry_recorded = 1 WHERE id = ?`)
+)
+
+// CreateKey inserts k and fills its owner fields. A nil Scopes or Meta is
+// stored (and left in k) as an empty list or object.
+func (t *tx) CreateKey(ctx context.Context, k *keyward.Key) error {
+	if k.ID == "" {
+		return errors.New("sqlite: create key: empty id")
+	}
+	if k.Scopes == nil {
+		k.Scopes = []string{}
+	}
+	if k.Meta == nil {
+		k.Meta = json.RawMessage("{}")
+	}
+	scopes, err := jsonList(k.Scopes)
+	if err != nil {
+		return wrap("create key", err)
+	}
+	err = t.queryRow(ctx, qInsertKey, k.ID, k.TenantID, k.OwnerID, k.Name, k.Description, k.Role,
+		scopes, string(k.Meta), k.Hash, k.Start, k.Disabled, micros(k.CreatedAt), micros(k.UpdatedAt),
+		nullMicros(k.ExpiresAt), nullMicros(k.LastUsedAt), nullMicros(k.RevokedAt),
+		nullString(k.RevokedBy), nullString(k.RevokeReason),
+	).Scan(&k.OwnerName, &k.OwnerEmail, &k.Type)
+	switch {
+	case isUnique(err):
+		return keyward.Errorf(keyward.EConflict, "a key with this id or secret already exists")
+	case isForeignKey(err):
+		return keyward.Errorf(keyward.ENotFound, "owner not found")
+	case err != nil:
+		return wrap("create key", err)
+	}
+	return nil
+}
+
+func (t *tx) KeyByID(ctx context.Context, tenantID, id string) (*keyward.Key, error) {
+	return oneKey(t.queryRow(ctx, qKeyByID, tenantID, id))
+}
+
+func (t *tx) KeyByHash(ctx context.Context, hash []byte) (*keyward.Key, error) {
+	return oneKey(t.queryRow(ctx, qKeyByHash, hash))
+}
+
+func oneKey(row *sql.Row) (*keyward.Key, error) {
+	k, err := scanKey(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, keyward.Errorf(keyward.ENotFound, "key not found")
+	}
+	return k, err
+}
+
+// OwnerKeys lists the owner's keys oldest first.
+func (t *tx) OwnerKeys(ctx context.Context, tenantID, ownerID string) ([]*keyward.Key, error) {
+	rows, err := t.query(ctx, qOwnerKeys, tenantID, ownerID)
+	if err != nil {
+		return nil, wrap("owner keys", err)
+	}
+	return collect(rows, "owner keys", scanOneKey)
+}
+
+// UpdateKey writes k's mutable fields. Once the stored key is revoked its
+// revocation fields stay as they are; k's revocation fields are set to what
+// the store holds afterwards.
+func (t *tx) UpdateKey(ctx context.Context, k *keyward.Key) error {
+	if k.Scopes == nil {
+		k.Scopes = []string{}
+	}
+	if k.Meta == nil {
+		k.Meta = json.RawMessage("{}")
+	}
+	scopes, err := jsonList(k.Scopes)
+	if err != nil {
+		return wrap("update key", err)
+	}
+	var (
+		revokedAt  sql.NullInt64
+		by, reason sql.NullString
+	)
+	err = t.queryRow(ctx, qUpdateKey,
+		sql.Named("name", k.Name), sql.Named("description", k.Description),
+		sql.Named("role", k.Role), sql.Named("scopes", scopes), sql.Named("meta", string(k.Meta)),
+		sql.Named("disabled", k.Disabled), sql.Named("expires_at", nullMicros(k.ExpiresAt)),
+		sql.Named("revoked_at", nullMicros(k.RevokedAt)), sql.Named("revoked_by", nullString(k.RevokedBy)),
+		sql.Named("revoke_reason", nullString(k.RevokeReason)),
+		sql.Named("updated_at", micros(k.UpdatedAt)),
+		sql.Named("tenant", k.TenantID), sql.Named("id", k.ID),
+	).Scan(&revokedAt, &by, &reason)
+	if errors.Is(err, sql.ErrNoRows) {
+		return keyward.Errorf(keyward.ENotFound, "key not found")
+	}
+	if err != nil {
+		return wrap("update key", err)
+	}
+	k.RevokedAt, k.RevokedBy, k.RevokeReason = timePtr(revokedAt), stringPtr(by), stringPtr(reason)
+	return nil
+}
+
+func (t *tx) DeleteKey(ctx context.Context, tenantID, id string) error {
+	res, err := t.exec(ctx, qDeleteKey, tenantID, id)
+	if err != nil {
+		return wrap("delete key", err)
+	}
+	return mustChange("delete key", res, "key not found")
+}
+
+func (t *tx) CountLiveKeys(ctx context.Context, tenantID, ownerID string, now time.Time) (int, error) {
+	var n int
+	if err := t.queryRow(ctx, qCountLiveKeys, tenantID, ownerID, micros(now)).Scan(&n); err != nil {
+		return 0, wrap("count live keys", err)
+	}
+	return n, nil
+}
+
+// RevokeKeys revokes the set in one UPDATE ... RETURNING and returns the keys
+// ordered by id. Their updated_at becomes r.At.
+func (t *tx) RevokeKeys(ctx context.Context, r keyward.RevokeSpec) ([]*keyward.Key, error) {
+	var by any
+	if r.By != "" {
+		by = r.By
+	}
+	rows, err := t.query(ctx, qRevokeKeys, sql.Named("at", micros(r.At)), sql.Named("by", by),
+		sql.Named("reason", nullString(r.Reason)), sql.Named("tenant", r.TenantID),
+		sql.Named("type", r.Type))
+	if err != nil {
+		return nil, wrap("revoke keys", err)
+	}
+	keys, err := collect(rows, "revoke keys", scanOneKey)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(keys, func(a, b *keyward.Key) int { return strings.Compare(a.ID, b.ID) })
+	return keys, nil
+}
+
+func (t *tx) TouchKeys(ctx context.Context, used map[string]time.Time) error {
+	if len(used) == 0 {
+		return nil
+	}
+	s := t.stmt(ctx, qTouchKey)
+	for id, at := range used {
+		if _, err := s.ExecContext(ctx, micros(at), id, micros(at)); err != nil {
+			return wrap("touch keys", err)
+		}
+	}
+	return nil
+}
+
+// ExpiredUnrecorded lists the keys in expiry order, oldest first.
+func (t *tx) ExpiredUnrecorded(ctx context.Context, now time.Time, limit int) ([]*keyward.Key, error) {
+	rows, err := t.query(ctx, qExpiredUnrecorded, micros(now), limit)
+	if err != nil {
+		return nil, wrap("expired unrecorded", err)
+	}
+	return collect(rows, "expired unrecorded", scanOneKey)
+}
+
+func (t *tx) MarkExpiryRecorded(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	s := t.stmt(ctx, qMarkExpiryRecorded)
+	for _, id := range ids {
+		if _, err := s.ExecContext(ctx, id); err != nil {
+			return wrap("mark expiry recorded", err)
+		}
+	}
+	return nil
+}
+
+// keySort is how ListKeys orders by one column of the contract.
+type keySort struct {
+	expr    string // an SQL expression over keyJoin; text carries its collation
+	integer bool   // the expression is an integer (a time), else text
+}
+
+// statusExpr is Key.Status in SQL, at :now.
+const statusExpr = `CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked'
+	WHEN k.expires_at <= :now THEN 'expired'
+	WHEN k.disabled THEN 'inactive'
+	ELSE 'active' END`
+
+// keySorts serve the contract's sort columns. Text compares case-insensitively;
+// a NULL expires_at ("never") sorts after every time and a NULL last_used_at
+// ("never used") before every time, through sentinels that the indexes of the
+// schema repeat exactly.
+var keySorts = map[string]keySort{
+	"name":         {expr: "k.name COLLATE NOCASE"},
+	"id":           {expr: "k.id COLLATE NOCASE"},
+	"owner":        {expr: "u.name COLLATE NOCASE"},
+	"type":         {expr: "u.kind COLLATE NOCASE"},
+	"role":         {expr: "k.role COLLATE NOCASE"},
+	"status":       {expr: statusExpr},
+	"created_at":   {expr: "k.created_at", integer: true},
+	"updated_at":   {expr: "k.updated_at", integer: true},
+	"expires_at":   {expr: "coalesce(k.expires_at, 9223372036854775807)", integer: true},
+	"last_used_at": {expr: "coalesce(k.last_used_at, -9223372036854775807)", integer: true},
+}
+
+// statusWhere selects one status at :now, in terms the indexes can use.
+var statusWhere = map[string]string{
+	keyward.StatusRevoked: `k.revoked_at IS NOT NULL`,
+	keyward.StatusExpired: `k.revoked_at IS NULL AND k.expires_at <= :now`,
+	keyward.StatusInactive: `k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > :now)
+		AND k.disabled = 1`,
+	keyward.StatusActive: `k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > :now)
+		AND k.disabled = 0`,
+}
+
+func (t *tx) ListKeys(ctx context.Context, f keyward.KeyFilter) (*keyward.KeyPage, error) {
+	sortName := f.Sort
+	if sortName == "" {
+		sortName = "created_at"
+	}
+	sort, ok := keySorts[sortName]
+	if !ok {
+		return nil, keyward.Errorf(keyward.EInvalid, "cannot sort keys by %q", f.Sort)
+	}
+	fp := keyward.Fingerprint("keys", f.TenantID, f.OwnerID, f.Q, f.Type, f.Status,
+		sortName, strconv.FormatBool(f.Desc))
+
+	var (
+		where    = []string{"k.tenant_id = :tenant"}
+		args     = []any{sql.Named("tenant", f.TenantID)}
+		joinUser bool // the WHERE clause reads the owner
+		usesNow  bool
+	)
+	if f.OwnerID != "" {
+		where = append(where, "k.owner_id = :owner")
+		args = append(args, sql.Named("owner", f.OwnerID))
+	}
+	if f.Type != "" {
+		where = append(where, "u.kind = :type")
+		args = append(args, sql.Named("type", f.Type))
+		joinUser = true
+	}
+	if f.Status != "" {
+		w, ok := statusWhere[f.Status]
+		if !ok {
+			return nil, keyward.Errorf(keyward.EInvalid, "unknown key status %q", f.Status)
+		}
+		where = append(where, "("+w+")")
+		usesNow = true
+	}
+	if f.Q != "" {
+		where = append(where, `(k.name LIKE :q ESCAPE '\' OR k.id LIKE :q ESCAPE '\'
+			OR u.name LIKE :q ESCAPE '\' OR u.email LIKE :q ESCAPE '\')`)
+		args = append(args, sql.Named("q", likePattern(f.Q)))
+		joinUser = true
+	}
+	if usesNow {
+		args = append(args, sql.Named("now", micros(f.Now)))
+	}
+
+	page := &keyward.KeyPage{}
+	from := "keys k"
+	if joinUser {
+		from = keyJoin
+	}
+	if err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM `+from+` WHERE `+
+		strings.Join(where, " AND "), args...).Scan(&page.Total); err != nil {
+		return nil, wrap("count keys", err)
+	}
+
+	if sortName == "status" && !usesNow {
+		args = append(args, sql.Named("now", micros(f.Now)))
+	}
+	dir, cmp := "ASC", ">"
+	if f.Desc {
+		dir, cmp = "DESC", "<"
+	}
+	if f.PageToken != "" {
+		c, err := keyward.DecodeCursor(f.PageToken, fp)
+		if err != nil {
+			return nil, err
+		}
+		var v any = c.Value
+		if sort.integer {
+			n, err := strconv.ParseInt(c.Value, 10, 64)
+			if err != nil {
+				return nil, keyward.Errorf(keyward.EInvalid, "invalid page_token")
+			}
+			v = n
+		}
+		// The row value (expr, k.id) > (v, id), spelled so that SQLite seeks
+		// in the collated or expression index instead of scanning from its start.
+		where = append(where, fmt.Sprintf("%[1]s %[2]s= :cursor_value AND (%[1]s %[2]s :cursor_value OR k.id %[2]s :cursor_id)",
+			sort.expr, cmp))
+		args = append(args, sql.Named("cursor_value", v), sql.Named("cursor_id", c.ID))
+	}
+	size := pageSize(f.PageSize)
+	args = append(args, sql.Named("limit", size+1))
+	q := fmt.Sprintf(`SELECT %s, %s FROM %s WHERE %s ORDER BY %s %s, k.id %s LIMIT :limit`,
+		keyColumns, sort.expr, keyJoin, strings.Join(where, " AND "), sort.expr, dir, dir)
+	rows, err := t.tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, wrap("list keys", err)
+	}
+	defer rows.Close()
+	var (
+		last      any    // the sort value of the row just read
+		prevValue string // the sort value of the page's last row so far
+	)
+	for rows.Next() {
+		k, err := scanKey(rows, &last)
+		if err != nil {
+			return nil, err
+		}
+		if len(page.Keys) == size {
+			// One row beyond the page: there is a next page, starting after
+			// the page's last row.
+			prev := page.Keys[size-1]
+			page.NextPageToken = keyward.EncodeCursor(keyward.Cursor{Sort: sortName, Desc: f.Desc,
+				Value: prevValue, ID: prev.ID, Filter: fp})
+			break
+		}
+		page.Keys = append(page.Keys, k)
+		prevValue = fmt.Sprint(last)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("list keys", err)
+	}
+	return page, nil
+}
+
+func scanOneKey(row scanner) (*keyward.Key, error) { return scanKey(row) }
+
+// scanKey reads one row of keyColumns (or keyReturning), then any extra
+// columns into extra. It returns sql.ErrNoRows unwrapped.
+func scanKey(row scanner, extra ...any) (*keyward.Key, error) {
+	var (
+		k                 keyward.Key
+		scopes, meta      string
+		created, updated  int64
+		expires, lastUsed sql.NullInt64
+		revoked           sql.NullInt64
+		revokedBy, reason sql.NullString
+	)
+	dest := []any{&k.ID, &k.TenantID, &k.Name, &k.Description, &k.OwnerID, &k.Role, &scopes, &meta,
+		&k.Hash, &k.Start, &k.Disabled, &created, &updated, &expires, &lastUsed,
+		&revoked, &revokedBy, &reason, &k.OwnerName, &k.OwnerEmail, &k.Type}
+	err := row.Scan(append(dest, extra...)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, wrap("read key", err)
+	}
+	if k.Scopes, err = parseList(scopes); err != nil {
+		return nil, wrap("read key "+k.ID, err)
+	}
+	k.Meta = json.RawMessage(meta)
+	k.CreatedAt, k.UpdatedAt = fromMicros(created), fromMicros(updated)
+	k.ExpiresAt, k.LastUsedAt, k.RevokedAt = timePtr(expires), timePtr(lastUsed), timePtr(revoked)
+	k.RevokedBy, k.RevokeReason = stringPtr(revokedBy), stringPtr(reason)
+	return &k, nil
+}
