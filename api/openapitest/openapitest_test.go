@@ -207,6 +207,9 @@ func px(method, target string, status int, code string) exchange {
 }
 
 func list(name string, items ...any) string {
+	if items == nil {
+		items = []any{}
+	}
 	return js(map[string]any{name: items, "next_page_token": nil, "total": len(items)})
 }
 
@@ -300,80 +303,83 @@ func TestBadExchangesFail(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		e    exchange
-		want string // in the failure message
+		want []string // each in the failure message
 	}{
-		{"key without status", jx("GET", k, 200, js(key(func(m map[string]any) { delete(m, "status") }))), `"/status": property "status" is missing`},
-		{"key status bogus", jx("GET", k, 200, js(key(func(m map[string]any) { m["status"] = "bogus" }))), `"/status"`},
-		{"key expires_at 5", jx("GET", k, 200, js(key(func(m map[string]any) { m["expires_at"] = 5 }))), `"/expires_at"`},
-		{"undeclared status", jx("GET", k, 418, recordedKey), "status 418 is not declared for operation getKey"},
-		{"route not in document", jx("GET", "/v1/nope", 200, `{}`), "route not in the OpenAPI document"},
-		{"method not in document", jx("PUT", k, 200, recordedKey), "route not in the OpenAPI document: the path has no PUT operation"},
+		{"key without status", jx("GET", k, 200, js(key(func(m map[string]any) { delete(m, "status") }))), []string{"status", "missing"}},
+		{"key status bogus", jx("GET", k, 200, js(key(func(m map[string]any) { m["status"] = "bogus" }))), []string{`'/status'`}},
+		{"key expires_at 5", jx("GET", k, 200, js(key(func(m map[string]any) { m["expires_at"] = 5 }))), []string{`'/expires_at'`}},
+		{"undeclared status", jx("GET", k, 418, recordedKey), []string{"status 418 is not declared for operation getKey"}},
+		{"route not in document", jx("GET", "/v1/nope", 200, `{}`), []string{"route not in the OpenAPI document"}},
+		{"method not in document", jx("PUT", k, 200, recordedKey), []string{"route not in the OpenAPI document: the path has no PUT operation"}},
 
-		{"key expires_at not a time", jx("GET", k, 200, js(key(func(m map[string]any) { m["expires_at"] = "tomorrow" }))), `"/expires_at"`},
-		{"key created_at not UTC", jx("GET", k, 200, js(key(func(m map[string]any) { m["created_at"] = "2026-11-22T12:00:00+02:00" }))), `"/created_at"`},
-		{"key created_at null", jx("GET", k, 200, js(key(func(m map[string]any) { m["created_at"] = nil }))), `"/created_at"`},
-		{"key without expires_at", jx("GET", k, 200, js(key(func(m map[string]any) { delete(m, "expires_at") }))), `"expires_at" is missing`},
-		{"key role bogus", jx("GET", k, 200, js(key(func(m map[string]any) { m["role"] = "root" }))), `"/role"`},
-		{"key type bogus", jx("GET", k, 200, js(key(func(m map[string]any) { m["type"] = "robot" }))), `"/type"`},
-		{"key id without prefix", jx("GET", k, 200, js(key(func(m map[string]any) { m["id"] = "2Nf6" }))), `"/id"`},
-		{"key meta not an object", jx("GET", k, 200, js(key(func(m map[string]any) { m["meta"] = "x" }))), `"/meta"`},
-		{"key holds its secret", jx("GET", k, 200, js(key(func(m map[string]any) { m["secret"] = "kw_leaked" }))), "getKey"},
-		{"listed key holds its secret", jx("GET", "/v1/keys", 200, list("keys", key(func(m map[string]any) { m["secret"] = "kw_leaked" }))), "listKeys"},
-		{"created key without secret", jx("POST", "/v1/keys", 201, recordedKey), `"secret" is missing`},
-		{"created key with 200", jx("POST", "/v1/keys", 200, recordedKey), "status 200 is not declared"},
-		{"key as text/plain", ex("GET", k, 200, map[string]string{"Content-Type": "text/plain"}, recordedKey), "Content-Type"},
-		{"key without Content-Type", ex("GET", k, 200, nil, recordedKey), "Content-Type"},
-		{"key with empty body", jx("GET", k, 200, ""), "getKey"},
-		{"key not JSON", jx("GET", k, 200, "{"), "getKey"},
+		{"key expires_at not a time", jx("GET", k, 200, js(key(func(m map[string]any) { m["expires_at"] = "tomorrow" }))), []string{`'/expires_at'`}},
+		{"key created_at not UTC", jx("GET", k, 200, js(key(func(m map[string]any) { m["created_at"] = "2026-11-22T12:00:00+02:00" }))), []string{`'/created_at'`}},
+		{"key created_at null", jx("GET", k, 200, js(key(func(m map[string]any) { m["created_at"] = nil }))), []string{`'/created_at'`}},
+		{"key without expires_at", jx("GET", k, 200, js(key(func(m map[string]any) { delete(m, "expires_at") }))), []string{"expires_at", "missing"}},
+		{"key role bogus", jx("GET", k, 200, js(key(func(m map[string]any) { m["role"] = "root" }))), []string{`'/role'`}},
+		{"key type bogus", jx("GET", k, 200, js(key(func(m map[string]any) { m["type"] = "robot" }))), []string{`'/type'`}},
+		{"key id without prefix", jx("GET", k, 200, js(key(func(m map[string]any) { m["id"] = "2Nf6" }))), []string{`'/id'`}},
+		{"key meta not an object", jx("GET", k, 200, js(key(func(m map[string]any) { m["meta"] = "x" }))), []string{`'/meta'`}},
+		{"key holds its secret", jx("GET", k, 200, js(key(func(m map[string]any) { m["secret"] = "kw_leaked" }))), []string{"getKey", "at '/'", "secret"}},
+		{"listed key holds its secret", jx("GET", "/v1/keys", 200, list("keys", key(func(m map[string]any) { m["secret"] = "kw_leaked" }))), []string{"listKeys", "at '/keys/0'", "secret"}},
+		{"created key without secret", jx("POST", "/v1/keys", 201, recordedKey), []string{"secret", "missing"}},
+		{"created key with 200", jx("POST", "/v1/keys", 200, recordedKey), []string{"status 200 is not declared"}},
+		{"key as text/plain", ex("GET", k, 200, map[string]string{"Content-Type": "text/plain"}, recordedKey), []string{"Content-Type"}},
+		{"key without Content-Type", ex("GET", k, 200, nil, recordedKey), []string{"Content-Type"}},
+		{"key with empty body", jx("GET", k, 200, ""), []string{"getKey", "decode response body"}},
+		{"key not JSON", jx("GET", k, 200, "{"), []string{"getKey", "decode response body"}},
 
-		{"problem as application/json", jx("GET", k, 404, problem(404, "not_found")), "Content-Type"},
-		{"problem code of another status", px("GET", k, 404, "conflict"), `"/code"`},
-		{"problem code unknown", ex("GET", k, 409, map[string]string{"Content-Type": problemCT}, problem(409, "teapot")), `"/code"`},
+		{"problem as application/json", jx("GET", k, 404, problem(404, "not_found")), []string{"Content-Type"}},
+		{"problem code of another status", px("GET", k, 404, "conflict"), []string{`'/code'`}},
+		{"problem code unknown", ex("POST", k+"/revoke", 409, map[string]string{"Content-Type": problemCT}, problem(409, "teapot")), []string{`'/code'`}},
 		{"problem status differs", ex("GET", k, 404, map[string]string{"Content-Type": problemCT},
-			js(map[string]any{"type": "about:blank", "title": "x", "status": 409, "detail": "x", "code": "not_found"})), `"/status"`},
+			js(map[string]any{"type": "about:blank", "title": "x", "status": 409, "detail": "x", "code": "not_found"})), []string{`'/status'`}},
 		{"problem without code", ex("GET", k, 404, map[string]string{"Content-Type": problemCT},
-			js(map[string]any{"type": "about:blank", "title": "x", "status": 404, "detail": "x"})), `"code" is missing`},
-		{"401 without WWW-Authenticate", ex("GET", "/v1/keys", 401, map[string]string{"Content-Type": problemCT}, problem(401, "unauthenticated")), "WWW-Authenticate"},
-		{"429 without Retry-After", ex("POST", "/v1/keys/verify", 429, map[string]string{"Content-Type": problemCT}, problem(429, "too_many_requests")), "Retry-After"},
-		{"404 on a route without ids", px("GET", "/v1/keys", 404, "not_found"), "status 404 is not declared for operation listKeys"},
-		{"401 on an open route", px("POST", "/v1/keys/verify", 401, "unauthenticated"), "status 401 is not declared"},
-		{"204 with a body", jx("DELETE", k, 204, `{}`), "declares no body"},
-		{"delete with 200", jx("DELETE", k, 200, recordedKey), "status 200 is not declared"},
+			js(map[string]any{"type": "about:blank", "title": "x", "status": 404, "detail": "x"})), []string{"code", "missing"}},
+		{"401 without WWW-Authenticate", ex("GET", "/v1/keys", 401, map[string]string{"Content-Type": problemCT}, problem(401, "unauthenticated")), []string{"WWW-Authenticate"}},
+		{"429 without Retry-After", ex("POST", "/v1/keys/verify", 429, map[string]string{"Content-Type": problemCT}, problem(429, "too_many_requests")), []string{"Retry-After"}},
+		{"404 on a route without ids", px("GET", "/v1/keys", 404, "not_found"), []string{"status 404 is not declared for operation listKeys"}},
+		{"401 on an open route", px("POST", "/v1/keys/verify", 401, "unauthenticated"), []string{"status 401 is not declared"}},
+		{"204 with a body", jx("DELETE", k, 204, `{}`), []string{"declares no body"}},
+		{"delete with 200", jx("DELETE", k, 200, recordedKey), []string{"status 200 is not declared"}},
 
-		{"list without next_page_token", jx("GET", "/v1/keys", 200, `{"keys":[],"total":0}`), `"next_page_token" is missing`},
-		{"list total negative", jx("GET", "/v1/keys", 200, `{"keys":[],"next_page_token":null,"total":-1}`), `"/total"`},
-		{"list token a number", jx("GET", "/v1/users", 200, `{"users":[],"next_page_token":1,"total":0}`), `"/next_page_token"`},
-		{"user kind bogus", jx("GET", "/v1/users/usr_x", 200, js(with(user, "kind", "robot"))), `"/kind"`},
-		{"user role bogus", jx("GET", "/v1/users/usr_x", 200, js(with(user, "roles", []string{"root"}))), `"/roles/0"`},
-		{"user licensed missing", jx("GET", "/v1/users/usr_x", 200, js(with(user, "licensed", deleted))), `"licensed" is missing`},
-		{"settings key_prefix bad", jx("GET", "/v1/settings", 200, js(with(settings, "key_prefix", "KW!"))), `"/key_prefix"`},
-		{"settings maximum 0", jx("GET", "/v1/settings", 200, js(with(settings, "max_keys_per_user", 0))), `"/max_keys_per_user"`},
-		{"settings days a string", jx("GET", "/v1/settings", 200, js(with(settings, "max_expiration_days", "30"))), `"/max_expiration_days"`},
-		{"event actor type bogus", jx("GET", "/v1/events", 200, list("events", with(event, "actor", map[string]any{"type": "robot", "id": "x", "name": "x"}))), `"/events/0/actor/type"`},
-		{"event without target", jx("GET", "/v1/events", 200, list("events", with(event, "target", deleted))), `"target" is missing`},
-		{"me without key", jx("GET", "/v1/me", 200, js(map[string]any{"user": user, "tenant": map[string]any{"id": "ten_x", "name": "Acme"}})), `"key" is missing`},
+		{"list without next_page_token", jx("GET", "/v1/keys", 200, `{"keys":[],"total":0}`), []string{"next_page_token", "missing"}},
+		{"list total negative", jx("GET", "/v1/keys", 200, `{"keys":[],"next_page_token":null,"total":-1}`), []string{`'/total'`}},
+		{"list token a number", jx("GET", "/v1/users", 200, `{"users":[],"next_page_token":1,"total":0}`), []string{`'/next_page_token'`}},
+		{"user kind bogus", jx("GET", "/v1/users/usr_x", 200, js(with(user, "kind", "robot"))), []string{`'/kind'`}},
+		{"user role bogus", jx("GET", "/v1/users/usr_x", 200, js(with(user, "roles", []string{"root"}))), []string{`'/roles/0'`}},
+		{"user licensed missing", jx("GET", "/v1/users/usr_x", 200, js(with(user, "licensed", deleted))), []string{"licensed", "missing"}},
+		{"settings key_prefix bad", jx("GET", "/v1/settings", 200, js(with(settings, "key_prefix", "KW!"))), []string{`'/key_prefix'`}},
+		{"settings maximum 0", jx("GET", "/v1/settings", 200, js(with(settings, "max_keys_per_user", 0))), []string{`'/max_keys_per_user'`}},
+		{"settings days a string", jx("GET", "/v1/settings", 200, js(with(settings, "max_expiration_days", "30"))), []string{`'/max_expiration_days'`}},
+		{"event actor type bogus", jx("GET", "/v1/events", 200, list("events", with(event, "actor", map[string]any{"type": "robot", "id": "x", "name": "x"}))), []string{`'/events/0/actor/type'`}},
+		{"event without target", jx("GET", "/v1/events", 200, list("events", with(event, "target", deleted))), []string{"target", "missing"}},
+		{"me with a bad key", jx("GET", "/v1/me", 200, js(map[string]any{"user": user, "tenant": map[string]any{"id": "ten_x", "name": "Acme"},
+			"key": key(func(m map[string]any) { m["status"] = "bogus" })})), []string{"at '/key'", "anyOf"}},
+		{"me without key", jx("GET", "/v1/me", 200, js(map[string]any{"user": user, "tenant": map[string]any{"id": "ten_x", "name": "Acme"}})), []string{"key", "missing"}},
 		{"bulk failure code bogus", jx("POST", "/v1/keys/revoke", 200, js(map[string]any{"revoked": 0, "failed": []any{
-			map[string]any{"id": "key_a", "code": "teapot", "message": "x"}}})), `"/failed/0/code"`},
+			map[string]any{"id": "key_a", "code": "teapot", "message": "x"}}})), []string{`'/failed/0/code'`}},
 
-		{"verify VALID but not valid", jx("POST", "/v1/keys/verify", 200, js(map[string]any{"valid": false, "code": "VALID", "key": verifiedKey})), `"/valid"`},
-		{"verify VALID without key", jx("POST", "/v1/keys/verify", 200, js(map[string]any{"valid": true, "code": "VALID"})), "key"},
-		{"verify valid with a failing code", jx("POST", "/v1/keys/verify", 200, js(map[string]any{"valid": true, "code": "EXPIRED", "key": verifiedKey})), `"/valid"`},
-		{"verify NOT_FOUND with a key", jx("POST", "/v1/keys/verify", 200, js(map[string]any{"valid": false, "code": "NOT_FOUND", "key": verifiedKey})), "verifyKey"},
-		{"verify code bogus", jx("POST", "/v1/keys/verify", 200, js(map[string]any{"valid": false, "code": "OK"})), `"/code"`},
+		{"verify VALID but not valid", jx("POST", "/v1/keys/verify", 200, js(map[string]any{"valid": false, "code": "VALID", "key": verifiedKey})), []string{`'/valid'`}},
+		{"verify VALID without key", jx("POST", "/v1/keys/verify", 200, js(map[string]any{"valid": true, "code": "VALID"})), []string{"key", "missing"}},
+		{"verify valid with a failing code", jx("POST", "/v1/keys/verify", 200, js(map[string]any{"valid": true, "code": "EXPIRED", "key": verifiedKey})), []string{`'/valid'`}},
+		{"verify NOT_FOUND with a key", jx("POST", "/v1/keys/verify", 200, js(map[string]any{"valid": false, "code": "NOT_FOUND", "key": verifiedKey})), []string{"verifyKey", "'not' failed"}},
+		{"verify code bogus", jx("POST", "/v1/keys/verify", 200, js(map[string]any{"valid": false, "code": "OK"})), []string{`'/code'`}},
 		{"verify key holds its secret", jx("POST", "/v1/keys/verify", 200, js(map[string]any{"valid": true, "code": "VALID",
-			"key": with(verifiedKey, "secret", "kw_x")})), "verifyKey"},
+			"key": with(verifiedKey, "secret", "kw_x")})), []string{"at '/key'", "'not' failed"}},
 
-		{"auth 200 without key id", ex("GET", "/v1/auth", 200, headers(authOK, "X-Keyward-Key-Id", ""), ""), "X-Keyward-Key-Id"},
-		{"auth 200 with a bad role", ex("GET", "/v1/auth", 200, headers(authOK, "X-Keyward-Key-Role", "root"), ""), "X-Keyward-Key-Role"},
-		{"auth 200 with a body", ex("GET", "/v1/auth", 200, headers(authOK, "Content-Type", jsonCT), `{"valid":true}`), "declares no body"},
-		{"auth 401 without code", ex("GET", "/v1/auth", 401, nil, ""), "X-Keyward-Code"},
-		{"auth 401 with a bad code", ex("GET", "/v1/auth", 401, map[string]string{"X-Keyward-Code": "VALID"}, ""), "X-Keyward-Code"},
-		{"auth 403 with another code", ex("GET", "/v1/auth", 403, map[string]string{"X-Keyward-Code": "REVOKED"}, ""), "X-Keyward-Code"},
-		{"auth 429 without Retry-After", ex("GET", "/v1/auth", 429, nil, ""), "Retry-After"},
-		{"auth HEAD with undeclared status", ex("HEAD", "/v1/auth", 404, nil, ""), "status 404 is not declared for operation forwardAuthHead"},
-		{"auth 404", px("GET", "/v1/auth", 404, "not_found"), "status 404 is not declared"},
-		{"auth OPTIONS", ex("OPTIONS", "/v1/auth", 200, nil, ""), "route not in the OpenAPI document"},
-		{"openapi.json not a document", jx("GET", "/v1/openapi.json", 200, `{"swagger":"2.0"}`), "getOpenAPIDocument"},
+		{"auth 200 without key id", ex("GET", "/v1/auth", 200, headers(authOK, "X-Keyward-Key-Id", ""), ""), []string{"X-Keyward-Key-Id"}},
+		{"auth 200 with a bad role", ex("GET", "/v1/auth", 200, headers(authOK, "X-Keyward-Key-Role", "root"), ""), []string{"X-Keyward-Key-Role"}},
+		{"auth 200 with a body", ex("GET", "/v1/auth", 200, headers(authOK, "Content-Type", jsonCT), `{"valid":true}`), []string{"declares no body"}},
+		{"auth 401 without code", ex("GET", "/v1/auth", 401, nil, ""), []string{"X-Keyward-Code"}},
+		{"auth 401 with a bad code", ex("GET", "/v1/auth", 401, map[string]string{"X-Keyward-Code": "VALID"}, ""), []string{"X-Keyward-Code"}},
+		{"auth 403 with another code", ex("GET", "/v1/auth", 403, map[string]string{"X-Keyward-Code": "REVOKED"}, ""), []string{"X-Keyward-Code"}},
+		{"auth 429 without Retry-After", ex("GET", "/v1/auth", 429, nil, ""), []string{"Retry-After"}},
+		{"auth HEAD without key id", ex("HEAD", "/v1/auth", 200, headers(authOK, "X-Keyward-Key-Id", ""), ""), []string{"forwardAuthHead", "X-Keyward-Key-Id"}},
+		{"auth HEAD with undeclared status", ex("HEAD", "/v1/auth", 404, nil, ""), []string{"status 404 is not declared for operation forwardAuthHead"}},
+		{"auth 404", px("GET", "/v1/auth", 404, "not_found"), []string{"status 404 is not declared"}},
+		{"auth OPTIONS", ex("OPTIONS", "/v1/auth", 200, nil, ""), []string{"route not in the OpenAPI document"}},
+		{"openapi.json not a document", jx("GET", "/v1/openapi.json", 200, `{"swagger":"2.0"}`), []string{"getOpenAPIDocument"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &recorder{TB: t}
@@ -382,8 +388,10 @@ func TestBadExchangesFail(t *testing.T) {
 			if got == "" {
 				t.Fatalf("%v: passed, want a failure mentioning %q", tc.e, tc.want)
 			}
-			if !strings.Contains(got, tc.want) {
-				t.Errorf("%v: failure does not mention %q:\n%s", tc.e, tc.want, got)
+			for _, want := range tc.want {
+				if !strings.Contains(got, want) {
+					t.Errorf("%v: failure does not mention %q:\n%s", tc.e, want, got)
+				}
 			}
 		})
 	}
@@ -435,7 +443,7 @@ func TestTransport(t *testing.T) {
 		}
 	})
 	for _, tc := range []struct{ method, path, want, body string }{
-		{"GET", "/v1/keys", `"/keys/0/status"`, `{"keys":[{"id":"key_1","status":"bogus"}],"next_page_token":null,"total":1}`},
+		{"GET", "/v1/keys", `'/keys/0/status'`, `{"keys":[{"id":"key_1","status":"bogus"}],"next_page_token":null,"total":1}`},
 		{"GET", "/v1/nope", "route not in the OpenAPI document", "hi"},
 		{"PUT", "/v1/keys/key_x", "route not in the OpenAPI document", "Method Not Allowed\n"},
 	} {
@@ -632,7 +640,7 @@ func TestSecurity(t *testing.T) {
 // kind can give, errors are problem documents, and 429s say when to retry.
 func TestGenericResponses(t *testing.T) {
 	for route, op := range operations(mustValidator(t).Document()) {
-		method, path, _ := strings.Cut(route, " ")
+		_, path, _ := strings.Cut(route, " ")
 		has := func(status string) bool { return op.Responses.Value(status) != nil }
 		want := []string{"500"}
 		if strings.HasPrefix(path, "/v1/") && path != "/v1/openapi.json" {
@@ -676,7 +684,6 @@ func TestGenericResponses(t *testing.T) {
 				}
 			}
 		}
-		_ = method
 	}
 }
 
