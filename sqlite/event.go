@@ -22,7 +22,10 @@ func (t *tx) InsertEvents(ctx context.Context, events ...*keyward.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	s := t.stmt(ctx, qInsertEvent)
+	s, err := t.prepare(ctx, qInsertEvent)
+	if err != nil {
+		return wrap("insert events", err)
+	}
 	for _, e := range events {
 		if e.ID == "" {
 			return errors.New("sqlite: insert event: empty id")

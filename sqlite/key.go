@@ -202,7 +202,10 @@ func (t *tx) TouchKeys(ctx context.Context, used map[string]time.Time) error {
 	if len(used) == 0 {
 		return nil
 	}
-	s := t.stmt(ctx, qTouchKey)
+	s, err := t.prepare(ctx, qTouchKey)
+	if err != nil {
+		return wrap("touch keys", err)
+	}
 	for id, at := range used {
 		if _, err := s.ExecContext(ctx, micros(at), id, micros(at)); err != nil {
 			return wrap("touch keys", err)
@@ -224,7 +227,10 @@ func (t *tx) MarkExpiryRecorded(ctx context.Context, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	s := t.stmt(ctx, qMarkExpiryRecorded)
+	s, err := t.prepare(ctx, qMarkExpiryRecorded)
+	if err != nil {
+		return wrap("mark expiry recorded", err)
+	}
 	for _, id := range ids {
 		if _, err := s.ExecContext(ctx, id); err != nil {
 			return wrap("mark expiry recorded", err)

@@ -39,7 +39,7 @@ var ErrSchemaTooNew = errors.New("sqlite: database schema is newer than this bui
 // example "keyward admin" next to a running server) before failing.
 const busyTimeout = 10 * time.Second
 
-// DB is the SQLite implementation of keyward.Store.
+// DB is the store of a single-node Keyward: one file, no database server to run.
 type DB struct {
 	path   string
 	writer *sql.DB // one connection: write transactions are serialized
@@ -138,7 +138,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if err != nil {
 		return err
 	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys)
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys, goose.WithDisableGlobalRegistry(true))
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
@@ -158,7 +158,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// SchemaVersion reports the schema version recorded in the database, for
+// SchemaVersion is the migration version recorded in the database, for
 // diagnostics such as "keyward version".
 func (db *DB) SchemaVersion(ctx context.Context) (int64, error) {
 	var v int64
@@ -173,7 +173,7 @@ func (db *DB) SchemaVersion(ctx context.Context) (int64, error) {
 // Path is the absolute path of the database file, for logs and backups.
 func (db *DB) Path() string { return db.path }
 
-// Close releases both pools; the last connection checkpoints the WAL.
+// Close releases both pools, so that the last connection checkpoints the WAL into the file.
 func (db *DB) Close() error {
 	for _, m := range []map[string]*sql.Stmt{db.readStmts, db.writeStmts} {
 		for _, s := range m {
@@ -187,7 +187,7 @@ func (db *DB) Close() error {
 	return errors.Join(err, db.writer.Close())
 }
 
-// Ping checks that both the writer and a reader answer, for readiness probes.
+// Ping tells readiness probes whether both the writer and a reader answer.
 func (db *DB) Ping(ctx context.Context) error {
 	if err := db.writer.PingContext(ctx); err != nil {
 		return fmt.Errorf("sqlite: ping writer: %w", err)
@@ -198,20 +198,21 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Update runs fn in a write transaction (BEGIN IMMEDIATE on the one writer
-// connection) and commits it unless fn fails or panics.
+// Update runs fn in a write transaction that holds SQLite's write lock from
+// its start (BEGIN IMMEDIATE on the one writer), so writes never interleave.
 func (db *DB) Update(ctx context.Context, fn func(keyward.Tx) error) error {
-	return db.run(ctx, db.writer, db.writeStmts, fn)
+	return db.run(ctx, db.writer, db.writeStmts, nil, fn)
 }
 
-// View runs fn in a read-only transaction on a reader connection: one
-// consistent snapshot that never waits for the writer.
+// View runs fn on a read-only connection: one consistent snapshot that
+// neither waits for the writer nor holds it up.
 func (db *DB) View(ctx context.Context, fn func(keyward.Tx) error) error {
-	return db.run(ctx, db.reader, db.readStmts, fn)
+	return db.run(ctx, db.reader, db.readStmts, &sql.TxOptions{ReadOnly: true}, fn)
 }
 
-func (db *DB) run(ctx context.Context, pool *sql.DB, stmts map[string]*sql.Stmt, fn func(keyward.Tx) error) (err error) {
-	sqlTx, err := pool.BeginTx(ctx, nil)
+func (db *DB) run(ctx context.Context, pool *sql.DB, stmts map[string]*sql.Stmt, opts *sql.TxOptions,
+	fn func(keyward.Tx) error) error {
+	sqlTx, err := pool.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
@@ -280,12 +281,20 @@ func prepare(ctx context.Context, db *sql.DB, readOnly bool) (map[string]*sql.St
 }
 
 // stmt is the transaction's copy of a prepared statement, or nil for a query
-// that was not prepared.
+// that was not prepared for this pool.
 func (t *tx) stmt(ctx context.Context, q string) *sql.Stmt {
 	if s := t.stmts[q]; s != nil {
 		return t.tx.StmtContext(ctx, s)
 	}
 	return nil
+}
+
+// prepare is a statement to run many times in this transaction.
+func (t *tx) prepare(ctx context.Context, q string) (*sql.Stmt, error) {
+	if s := t.stmt(ctx, q); s != nil {
+		return s, nil
+	}
+	return t.tx.PrepareContext(ctx, q)
 }
 
 func (t *tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {

@@ -54,12 +54,7 @@ func (t *tx) UpdateSettings(ctx context.Context, tenantID string, s keyward.Sett
 	if err != nil {
 		return wrap("update settings", err)
 	}
-	if n, err := rowsAffected("update settings", res); err != nil {
-		return err
-	} else if n == 0 {
-		return keyward.Errorf(keyward.ENotFound, "tenant not found")
-	}
-	return nil
+	return mustChange("update settings", res, "tenant not found")
 }
 
 func scanTenant(row *sql.Row) (*keyward.Tenant, error) {
