@@ -5,7 +5,9 @@ import (
 	"time"
 )
 
-// Store keeps tenants, users, keys, sessions and events. Implementations
+// Store keeps tenants, users, keys, sessions and events. Nil lists and
+// objects (scopes, meta, roles, details) are stored and read back as [] and {}.
+// Page tokens are bound to the list, tenant, filters and sort. Implementations
 // (package sqlite, later postgres) pass the conformance suite in package
 // storetest. They turn driver errors into refusals at their edge: a unique
 // violation becomes EConflict, a missing row ENotFound.
@@ -26,6 +28,7 @@ type Store interface {
 type Tx interface {
 	CreateTenant(ctx context.Context, t *Tenant) error
 	TenantByID(ctx context.Context, id string) (*Tenant, error)
+	// TenantByName finds a tenant by name, case-insensitively; names are unique that way.
 	TenantByName(ctx context.Context, name string) (*Tenant, error)
 	UpdateSettings(ctx context.Context, tenantID string, s Settings) error
 
@@ -45,8 +48,11 @@ type Tx interface {
 
 	CreateSession(ctx context.Context, s *Session) error
 	SessionByHash(ctx context.Context, hash []byte) (*Session, error)
+	// DeleteSession removes a session; an unknown id is ENotFound.
 	DeleteSession(ctx context.Context, id string) error
 
+	// CreateKey stores k and fills its owner fields (OwnerName, OwnerEmail,
+	// Type); nil Scopes and Meta are stored and returned as [] and {}.
 	CreateKey(ctx context.Context, k *Key) error
 	KeyByID(ctx context.Context, tenantID, id string) (*Key, error)
 	// KeyByHash finds a key of any tenant by the digest of its secret.
@@ -56,14 +62,16 @@ type Tx interface {
 	// UpdateKey writes name, description, role, scopes, meta, disabled,
 	// expires_at, the revocation fields and updated_at. It never writes
 	// last_used_at (see TouchKeys) and never un-revokes: a key revoked in the
-	// store stays revoked whatever k says.
+	// store stays revoked whatever k says, and k's revocation fields are reset
+	// to what the store holds.
 	UpdateKey(ctx context.Context, k *Key) error
 	DeleteKey(ctx context.Context, tenantID, id string) error
 	// CountLiveKeys counts the owner's active and inactive keys at now.
 	CountLiveKeys(ctx context.Context, tenantID, ownerID string, now time.Time) (int, error)
 	ListKeys(ctx context.Context, f KeyFilter) (*KeyPage, error)
 	// RevokeKeys revokes, in one statement, every active or inactive key of the
-	// tenant (of one owner type when keyType is set) and returns them as revoked.
+	// tenant (of one owner type when Type is set), sets their updated_at to
+	// r.At, and returns them as revoked, ordered by id.
 	RevokeKeys(ctx context.Context, r RevokeSpec) ([]*Key, error)
 	// TouchKeys moves last_used_at forward to the given times; it never moves
 	// it back, and ignores keys that no longer exist.
@@ -71,7 +79,8 @@ type Tx interface {
 	// ExpiredUnrecorded lists up to limit keys of any tenant that expired at or
 	// before now, were not revoked, and have no key.expired event yet.
 	ExpiredUnrecorded(ctx context.Context, now time.Time, limit int) ([]*Key, error)
-	// MarkExpiryRecorded notes that the key.expired event of these keys exists.
+	// MarkExpiryRecorded notes that the key.expired event of these keys exists;
+	// unknown ids are ignored.
 	MarkExpiryRecorded(ctx context.Context, ids []string) error
 
 	InsertEvents(ctx context.Context, events ...*Event) error
