@@ -277,6 +277,10 @@ func (s *Service) DeleteUser(ctx context.Context, p *Principal, id string) error
 	if err := p.canWrite(); err != nil {
 		return err
 	}
+	// Another user is invisible to a non-admin: not found, as in GetUser.
+	if !p.IsAdmin() && id != p.User.ID {
+		return Errorf(ENotFound, "user not found")
+	}
 	if err := p.requireAdmin(); err != nil {
 		return err
 	}
