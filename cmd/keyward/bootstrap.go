@@ -14,8 +14,10 @@ import (
 
 // runBootstrap creates the first tenant, its administrator and an admin key
 // directly in the database, so a script goes from nothing to a key in one step.
-func runBootstrap(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
-	fs := newFlagSet("admin bootstrap", stdout)
+func runBootstrap(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	// Flag errors and usage go to stderr: stdout carries only the result,
+	// which scripts parse (--json).
+	fs := newFlagSet("admin bootstrap", stderr)
 	db := fs.String("db", DefaultDB, "database: sqlite:PATH or postgres://…")
 	tenant := fs.String("tenant", "", "tenant name (created if it does not exist)")
 	email := fs.String("email", "", "administrator's email")

@@ -48,7 +48,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			fmt.Fprint(stderr, usageText)
 			return 2
 		}
-		err = runBootstrap(ctx, args[2:], stdin, stdout)
+		err = runBootstrap(ctx, args[2:], stdin, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "keyward", Version())
 		return 0
