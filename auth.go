@@ -80,26 +80,21 @@ func (s *Service) Authenticate(ctx context.Context, credential string) (*Princip
 }
 
 func (s *Service) authenticateKey(ctx context.Context, secret string, now time.Time) (*Principal, error) {
-	hash := s.hasher.Hash(secret)
-	var p *Principal
-	err := s.store.View(ctx, func(tx Tx) error {
-		k, err := tx.KeyByHash(ctx, hash)
-		if err != nil {
+	k, set, err := s.resolve(ctx, secret)
+	if err != nil {
+		return nil, err
+	}
+	if k == nil || !set.APIKeysEnabled || k.Status(now) != StatusActive {
+		return nil, errUnauthenticated
+	}
+	// The owner and tenant are read fresh: rights take effect at once.
+	p := &Principal{Key: k}
+	err = s.store.View(ctx, func(tx Tx) (err error) {
+		if p.User, err = tx.UserByID(ctx, k.TenantID, k.OwnerID); err != nil {
 			return err
 		}
-		t, err := tx.TenantByID(ctx, k.TenantID)
-		if err != nil {
-			return err
-		}
-		if !Equal(k.Hash, hash) || !t.Settings.APIKeysEnabled || k.Status(now) != StatusActive {
-			return errUnauthenticated
-		}
-		u, err := tx.UserByID(ctx, k.TenantID, k.OwnerID)
-		if err != nil {
-			return err
-		}
-		p = &Principal{Tenant: t, User: u, Key: k}
-		return nil
+		p.Tenant, err = tx.TenantByID(ctx, k.TenantID)
+		return err
 	})
 	if err != nil {
 		if ErrorCode(err) == ENotFound {
@@ -107,7 +102,10 @@ func (s *Service) authenticateKey(ctx context.Context, secret string, now time.T
 		}
 		return nil, err
 	}
-	s.onUse(p.Key.ID, now)
+	if !p.Tenant.Settings.APIKeysEnabled {
+		return nil, errUnauthenticated
+	}
+	s.onUse(k.ID, now)
 	return p, nil
 }
 

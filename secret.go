@@ -4,9 +4,11 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
+	"hash"
 	"hash/crc32"
 	"io"
 	"math/big"
+	"sync"
 )
 
 // A secret is "<prefix>_<body><checksum>": the body is 32 random bytes in
@@ -145,9 +147,16 @@ func SecretStart(secret string) string {
 }
 
 // Hasher turns secrets into the digests that stores keep. It is safe for
-// concurrent use.
+// concurrent use and, through a pool of keyed MACs, does not allocate.
 type Hasher struct {
 	pepper []byte
+	pool   sync.Pool // of *mac
+}
+
+type mac struct {
+	h   hash.Hash
+	buf []byte
+	out [sha256.Size]byte
 }
 
 // NewHasher returns a Hasher keyed with the server pepper (at least 32 bytes).
@@ -155,15 +164,30 @@ func NewHasher(pepper []byte) (*Hasher, error) {
 	if len(pepper) < 32 {
 		return nil, errors.New("keyward: pepper must be at least 32 bytes")
 	}
-	return &Hasher{pepper: append([]byte(nil), pepper...)}, nil
+	h := &Hasher{pepper: append([]byte(nil), pepper...)}
+	h.pool.New = func() any { return &mac{h: hmac.New(sha256.New, h.pepper), buf: make([]byte, 0, 128)} }
+	return h, nil
 }
 
-// Hash is HMAC-SHA-256(pepper, secret). A fast MAC is right for a 256-bit
+// Digest is HMAC-SHA-256(pepper, secret). A fast MAC is right for a 256-bit
 // random secret; a password hash would only burn CPU on every verification.
+func (h *Hasher) Digest(secret string) (d [sha256.Size]byte) {
+	m := h.pool.Get().(*mac)
+	m.h.Reset()
+	m.buf = append(m.buf[:0], secret...)
+	m.h.Write(m.buf)
+	m.h.Sum(m.out[:0])
+	d = m.out
+	if cap(m.buf) <= 4096 {
+		h.pool.Put(m)
+	}
+	return d
+}
+
+// Hash is Digest as a slice, for stores.
 func (h *Hasher) Hash(secret string) []byte {
-	m := hmac.New(sha256.New, h.pepper)
-	io.WriteString(m, secret)
-	return m.Sum(nil)
+	d := h.Digest(secret)
+	return d[:]
 }
 
 // Equal compares two digests in constant time.

@@ -22,6 +22,9 @@ type Options struct {
 	// may have changed and of every tenant whose settings changed, so that
 	// caches can drop them.
 	OnChange func(Change)
+	// Resolver finds keys by digest for verification and authentication;
+	// nil asks the store every time.
+	Resolver Resolver
 }
 
 // Change names what a committed write may have made stale in a cache.
@@ -42,6 +45,7 @@ type Service struct {
 	sessionTTL time.Duration
 	onUse      func(string, time.Time)
 	onChange   func(Change)
+	resolver   Resolver
 	dummyHash  string // checked when no user matches, so both answers take as long
 }
 
@@ -64,6 +68,10 @@ func NewService(store Store, hasher *Hasher, opts Options) *Service {
 	}
 	if s.onUse == nil {
 		s.onUse = func(string, time.Time) {}
+	}
+	s.resolver = opts.Resolver
+	if s.resolver == nil {
+		s.resolver = storeResolver{store}
 	}
 	if s.onChange == nil {
 		s.onChange = func(Change) {}

@@ -79,41 +79,69 @@ func Judge(k *Key, set Settings, in VerifyInput, now time.Time) string {
 	return CodeValid
 }
 
-// Verify answers a verification request from the store. Malformed keys and
-// bad checksums are refused before any lookup.
-func (s *Service) Verify(ctx context.Context, in VerifyInput) (VerifyResult, error) {
-	if err := CheckVerifyInput(in); err != nil {
-		return VerifyResult{}, err
-	}
-	if !ParseSecret(in.Key) {
-		return VerifyResult{Code: CodeNotFound}, nil
-	}
-	hash := s.hasher.Hash(in.Key)
-	now := s.Now()
-	var res VerifyResult
-	err := s.store.View(ctx, func(tx Tx) error {
-		k, err := tx.KeyByHash(ctx, hash)
-		if err != nil {
+// Resolver finds the key behind a secret's digest and its tenant's settings.
+// The store answers by default; a cache (package verifier) may stand in front
+// of it. What a Resolver returns is shared and must not be modified.
+type Resolver interface {
+	Resolve(ctx context.Context, digest [32]byte) (*Key, *Settings, error)
+}
+
+// storeResolver asks the store every time.
+type storeResolver struct{ store Store }
+
+func (r storeResolver) Resolve(ctx context.Context, d [32]byte) (*Key, *Settings, error) {
+	var k *Key
+	var set *Settings
+	err := r.store.View(ctx, func(tx Tx) error {
+		var err error
+		if k, err = tx.KeyByHash(ctx, d[:]); err != nil {
 			return err
 		}
 		t, err := tx.TenantByID(ctx, k.TenantID)
 		if err != nil {
 			return err
 		}
-		if !Equal(k.Hash, hash) {
-			return Errorf(ENotFound, "key not found")
-		}
-		res = VerifyResult{Code: Judge(k, t.Settings, in, now), Key: k}
+		set = &t.Settings
 		return nil
 	})
-	if IsCode(err, ENotFound) {
-		return VerifyResult{Code: CodeNotFound}, nil
+	return k, set, err
+}
+
+// resolve looks a presented secret up: malformed secrets and bad checksums
+// never reach the resolver, and the digest read back is compared in constant
+// time. A nil key with a nil error means "no such key".
+func (s *Service) resolve(ctx context.Context, secret string) (*Key, *Settings, error) {
+	if !ParseSecret(secret) {
+		return nil, nil, nil
 	}
+	d := s.hasher.Digest(secret)
+	k, set, err := s.resolver.Resolve(ctx, d)
 	if err != nil {
+		if e, ok := err.(*Error); ok && e.Code == ENotFound {
+			return nil, nil, nil
+		}
+		return nil, nil, err
+	}
+	if !Equal(k.Hash, d[:]) {
+		return nil, nil, nil
+	}
+	return k, set, nil
+}
+
+// Verify answers a service's verification request. On a cache hit it does
+// no allocation and no database work.
+func (s *Service) Verify(ctx context.Context, in VerifyInput) (VerifyResult, error) {
+	if err := CheckVerifyInput(in); err != nil {
 		return VerifyResult{}, err
 	}
+	k, set, err := s.resolve(ctx, in.Key)
+	if err != nil || k == nil {
+		return VerifyResult{Code: CodeNotFound}, err
+	}
+	now := s.Now()
+	res := VerifyResult{Code: Judge(k, *set, in, now), Key: k}
 	if res.Valid() {
-		s.onUse(res.Key.ID, now)
+		s.onUse(k.ID, now)
 	}
 	return res, nil
 }

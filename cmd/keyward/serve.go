@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/api"
 	"github.com/keyward/keyward/sqlite"
 	"github.com/keyward/keyward/usage"
+	"github.com/keyward/keyward/verifier"
 )
 
 // Main is one running server: its store, usage recorder, background work and
@@ -35,6 +37,7 @@ type Main struct {
 	// Set by Run.
 	URL      string
 	Service  *keyward.Service
+	Cache    *verifier.Cache
 	store    keyward.Store
 	usage    *usage.Recorder
 	server   *http.Server
@@ -42,6 +45,8 @@ type Main struct {
 	served   chan error
 	stopBG   context.CancelFunc
 	bgDone   chan struct{}
+	closed   sync.Once
+	closeErr error
 }
 
 // Run opens the store, starts background work and begins serving; it returns
@@ -66,8 +71,10 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.usage = usage.New(m.store, m.Logger, m.UsageInterval)
+	m.Cache = verifier.New(m.store, verifier.Options{})
 	m.Service = keyward.NewService(m.store, hasher, keyward.Options{
 		Now: m.Now, PasswordParams: m.PasswordParams, OnUse: m.usage.Used,
+		Resolver: m.Cache, OnChange: m.Cache.Invalidate,
 	})
 	srv := api.New(m.Service, api.Options{Logger: m.Logger, Metrics: api.NewMetrics(), VerifyFailureLimit: m.VerifyFailureLimit})
 
@@ -120,6 +127,11 @@ func (m *Main) sweep(ctx context.Context) {
 // Close stops accepting requests, finishes those in flight, flushes usage
 // data, and closes the store. Nothing acknowledged is lost.
 func (m *Main) Close() error {
+	m.closed.Do(func() { m.closeErr = m.close() })
+	return m.closeErr
+}
+
+func (m *Main) close() error {
 	timeout := m.ShutdownTimeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second
@@ -170,6 +182,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&m.DB, "db", DefaultDB, "database: sqlite:PATH or postgres://…")
 	fs.StringVar(&m.PepperFile, "pepper-file", "", "file holding the server pepper (default: KEYWARD_PEPPER, else generated in the SQLite data folder)")
 	fs.IntVar(&m.VerifyFailureLimit, "verify-failure-limit", 100, "failed verifications per client address per minute before 429")
+	fs.DurationVar(&m.UsageInterval, "usage-interval", usage.DefaultInterval, "how often last-used times are written to the database (keep it at most 10s)")
 	logFormat := fs.String("log-format", "json", "log format: json or text")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
