@@ -30,12 +30,39 @@ type KeyInput struct {
 	Scopes      []string
 	Meta        json.RawMessage
 	ExpiresAt   *time.Time
+	RateLimit   *RateLimit
 }
 
-// KeyPatch changes a key's name or description.
+// KeyPatch changes a key's name, description or rate limit.
 type KeyPatch struct {
 	Name        *string
 	Description *string
+	RateLimit   OptionalRateLimit
+}
+
+// OptionalRateLimit is a field that may be absent, null (no limit) or a limit.
+type OptionalRateLimit struct {
+	Set   bool
+	Value *RateLimit
+}
+
+// Bounds of a per-key rate limit.
+const (
+	maxRateLimit       = 1_000_000_000
+	maxRateLimitWindow = 86400
+)
+
+func checkRateLimit(r *RateLimit) error {
+	if r == nil {
+		return nil
+	}
+	if r.Limit < 1 || r.Limit > maxRateLimit {
+		return Errorf(EInvalid, "rate_limit.limit must be between 1 and %d", maxRateLimit)
+	}
+	if r.WindowSeconds < 1 || r.WindowSeconds > maxRateLimitWindow {
+		return Errorf(EInvalid, "rate_limit.window_seconds must be between 1 and %d", maxRateLimitWindow)
+	}
+	return nil
 }
 
 // KeyQuery is a request for one page of keys.
@@ -216,6 +243,9 @@ func (s *Service) CreateKey(ctx context.Context, p *Principal, in KeyInput) (*Ke
 	if err != nil {
 		return nil, "", err
 	}
+	if err := checkRateLimit(in.RateLimit); err != nil {
+		return nil, "", err
+	}
 	var k *Key
 	var secret string
 	err = s.store.Update(ctx, func(tx Tx) error {
@@ -263,6 +293,7 @@ func (s *Service) CreateKey(ctx context.Context, p *Principal, in KeyInput) (*Ke
 		}
 		k, secret, err = s.insertKey(ctx, tx, p, t, owner, &Key{
 			Name: name, Description: in.Description, Role: role, Scopes: scopes, Meta: meta, ExpiresAt: expires,
+			RateLimit: in.RateLimit,
 		}, now, nil)
 		return err
 	})
@@ -299,6 +330,13 @@ func (s *Service) insertKey(ctx context.Context, tx Tx, p *Principal, t *Tenant,
 		return nil, "", err
 	}
 	return k, secret, nil
+}
+
+func equalRateLimit(a, b *RateLimit) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }
 
 func actorOf(p *Principal) Actor {
@@ -388,6 +426,9 @@ func (s *Service) UpdateKey(ctx context.Context, p *Principal, id string, patch 
 			return nil, err
 		}
 	}
+	if err := checkRateLimit(patch.RateLimit.Value); err != nil {
+		return nil, err
+	}
 	return s.changeKey(ctx, p, id, p.mayRename, func(k *Key, now time.Time) (string, map[string]any, error) {
 		details := map[string]any{}
 		if patch.Name != nil && *patch.Name != k.Name {
@@ -397,6 +438,10 @@ func (s *Service) UpdateKey(ctx context.Context, p *Principal, id string, patch 
 		if patch.Description != nil && *patch.Description != k.Description {
 			details["description"] = map[string]any{"from": k.Description, "to": *patch.Description}
 			k.Description = *patch.Description
+		}
+		if patch.RateLimit.Set && !equalRateLimit(patch.RateLimit.Value, k.RateLimit) {
+			details["rate_limit"] = map[string]any{"from": k.RateLimit, "to": patch.RateLimit.Value}
+			k.RateLimit = patch.RateLimit.Value
 		}
 		return ActionKeyUpdated, details, nil
 	})
@@ -565,7 +610,7 @@ func (s *Service) RotateKey(ctx context.Context, p *Principal, id string, grace 
 		}
 		k, secret, err = s.insertKey(ctx, tx, p, t, owner, &Key{
 			Name: old.Name, Description: old.Description, Role: old.Role, Scopes: old.Scopes, Meta: old.Meta,
-			ExpiresAt: defaultExpiry(t.Settings, now),
+			ExpiresAt: defaultExpiry(t.Settings, now), RateLimit: old.RateLimit,
 		}, now, map[string]any{"rotated_from": old.ID})
 		if err != nil {
 			return err

@@ -118,6 +118,7 @@ type Key struct {
 	RevokedAt    *time.Time
 	RevokedBy    *string
 	RevokeReason *string
+	RateLimit    *RateLimit // nil: no per-key limit
 
 	// Joined from the owner, read-only for stores.
 	OwnerName  string
@@ -145,6 +146,15 @@ func (k *Key) Live(now time.Time) bool {
 	s := k.Status(now)
 	return s == StatusActive || s == StatusInactive
 }
+
+// RateLimit caps how many verifications a key may pass per window.
+type RateLimit struct {
+	Limit         int `json:"limit"`
+	WindowSeconds int `json:"window_seconds"`
+}
+
+// Window is the limit's window as a duration.
+func (r RateLimit) Window() time.Duration { return time.Duration(r.WindowSeconds) * time.Second }
 
 // Session is a logged-in person's token, stored as a hash.
 type Session struct {
@@ -185,6 +195,7 @@ const (
 	ActionSessionCreated  = "session.created"
 	ActionAuthFailed      = "auth.failed"
 	ActionTenantCreated   = "tenant.created"
+	ActionKeyUsageSpike   = "key.usage_spike"
 )
 
 // Ref names an actor or a target of an event.

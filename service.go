@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/keyward/keyward/ratelimit"
 )
 
 // Options are the Service's injectable parts; zero values get production defaults.
@@ -25,6 +27,17 @@ type Options struct {
 	// Resolver finds keys by digest for verification and authentication;
 	// nil asks the store every time.
 	Resolver Resolver
+	// OnVerify is told of every verification of a found key with its
+	// outcome, for usage counts and spike detection.
+	OnVerify func(k *Key, code string, at time.Time)
+	// RateLimiter enforces keys' rate limits; nil limits on this node only.
+	RateLimiter RateLimiter
+}
+
+// RateLimiter counts one use of a key and reports whether it is within the
+// key's limit. ratelimit.Local satisfies it.
+type RateLimiter interface {
+	Allow(keyID string, limit int, window time.Duration, now time.Time) bool
 }
 
 // Change names what a committed write may have made stale in a cache.
@@ -46,6 +59,8 @@ type Service struct {
 	onUse      func(string, time.Time)
 	onChange   func(Change)
 	resolver   Resolver
+	onVerify   func(*Key, string, time.Time)
+	limiter    RateLimiter
 	dummyHash  string // checked when no user matches, so both answers take as long
 }
 
@@ -68,6 +83,13 @@ func NewService(store Store, hasher *Hasher, opts Options) *Service {
 	}
 	if s.onUse == nil {
 		s.onUse = func(string, time.Time) {}
+	}
+	s.onVerify, s.limiter = opts.OnVerify, opts.RateLimiter
+	if s.onVerify == nil {
+		s.onVerify = func(*Key, string, time.Time) {}
+	}
+	if s.limiter == nil {
+		s.limiter = ratelimit.NewLocal()
 	}
 	s.resolver = opts.Resolver
 	if s.resolver == nil {

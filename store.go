@@ -83,6 +83,12 @@ type Tx interface {
 	// unknown ids are ignored.
 	MarkExpiryRecorded(ctx context.Context, ids []string) error
 
+	// AddUsage adds to keys' hourly usage counts; counts of keys that no
+	// longer exist are dropped.
+	AddUsage(ctx context.Context, counts []UsageCount) error
+	// KeyUsage lists one key's counts with from <= Hour < to, oldest first.
+	KeyUsage(ctx context.Context, tenantID, keyID string, from, to time.Time) ([]UsageCount, error)
+
 	InsertEvents(ctx context.Context, events ...*Event) error
 	ListEvents(ctx context.Context, f EventFilter) (*EventPage, error)
 }
@@ -148,6 +154,15 @@ type EventPage struct {
 	Events        []*Event
 	NextPageToken string
 	Total         int
+}
+
+// UsageCount is how many verifications of one key ended with one code in
+// one hour (Hour is the hour's start, UTC).
+type UsageCount struct {
+	KeyID string
+	Hour  time.Time
+	Code  string
+	Count int64
 }
 
 // RevokeSpec names a set revocation.

@@ -140,6 +140,10 @@ func (s *Service) Verify(ctx context.Context, in VerifyInput) (VerifyResult, err
 	}
 	now := s.Now()
 	res := VerifyResult{Code: Judge(k, *set, in, now), Key: k}
+	if res.Code == CodeValid && k.RateLimit != nil && !s.limiter.Allow(k.ID, k.RateLimit.Limit, k.RateLimit.Window(), now) {
+		res.Code = CodeRateLimited
+	}
+	s.onVerify(k, res.Code, now)
 	if res.Valid() {
 		s.onUse(k.ID, now)
 	}

@@ -19,7 +19,7 @@ import (
 const (
 	keyColumns = `k.id, k.tenant_id, k.name, k.description, k.owner_id, k.role, k.scopes, k.meta,
 	k.hash, k.start, k.disabled, k.created_at, k.updated_at, k.expires_at, k.last_used_at,
-	k.revoked_at, k.revoked_by, k.revoke_reason, u.name, u.email, u.kind`
+	k.revoked_at, k.revoked_by, k.revoke_reason, k.rate_limit, k.rate_window, u.name, u.email, u.kind`
 	keyJoin = `keys k JOIN users u ON u.id = k.owner_id`
 
 	// ownerColumns are keyColumns' owner fields for a RETURNING clause, which
@@ -29,14 +29,14 @@ const (
 	(SELECT kind FROM users WHERE users.id = keys.owner_id)`
 	keyReturning = `id, tenant_id, name, description, owner_id, role, scopes, meta,
 	hash, start, disabled, created_at, updated_at, expires_at, last_used_at,
-	revoked_at, revoked_by, revoke_reason, ` + ownerColumns
+	revoked_at, revoked_by, revoke_reason, rate_limit, rate_window, ` + ownerColumns
 )
 
 var (
 	qInsertKey = writeQuery(`INSERT INTO keys (id, tenant_id, owner_id, name, description, role,
 		scopes, meta, hash, start, disabled, created_at, updated_at, expires_at, last_used_at,
-		revoked_at, revoked_by, revoke_reason)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		revoked_at, revoked_by, revoke_reason, rate_limit, rate_window)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		RETURNING ` + ownerColumns)
 	qKeyByID   = readQuery(`SELECT ` + keyColumns + ` FROM ` + keyJoin + ` WHERE k.tenant_id = ? AND k.id = ?`)
 	qKeyByHash = readQuery(`SELECT ` + keyColumns + ` FROM ` + keyJoin + ` WHERE k.hash = ?`)
@@ -44,6 +44,7 @@ var (
 		ORDER BY k.created_at, k.id`)
 	qUpdateKey = writeQuery(`UPDATE keys SET name = :name, description = :description, role = :role,
 		scopes = :scopes, meta = :meta, disabled = :disabled, expires_at = :expires_at,
+		rate_limit = :rate_limit, rate_window = :rate_window,
 		revoked_at = coalesce(revoked_at, :revoked_at),
 		revoked_by = CASE WHEN revoked_at IS NULL THEN :revoked_by ELSE revoked_by END,
 		revoke_reason = CASE WHEN revoked_at IS NULL THEN :revoke_reason ELSE revoke_reason END,
@@ -86,7 +87,7 @@ func (t *tx) CreateKey(ctx context.Context, k *keyward.Key) error {
 	err = t.queryRow(ctx, qInsertKey, k.ID, k.TenantID, k.OwnerID, k.Name, k.Description, k.Role,
 		scopes, string(k.Meta), k.Hash, k.Start, k.Disabled, micros(k.CreatedAt), micros(k.UpdatedAt),
 		nullMicros(k.ExpiresAt), nullMicros(k.LastUsedAt), nullMicros(k.RevokedAt),
-		nullString(k.RevokedBy), nullString(k.RevokeReason),
+		nullString(k.RevokedBy), nullString(k.RevokeReason), rateLimit(k.RateLimit), rateWindow(k.RateLimit),
 	).Scan(&k.OwnerName, &k.OwnerEmail, &k.Type)
 	switch {
 	case isUnique(err):
@@ -149,6 +150,7 @@ func (t *tx) UpdateKey(ctx context.Context, k *keyward.Key) error {
 		sql.Named("revoked_at", nullMicros(k.RevokedAt)), sql.Named("revoked_by", nullString(k.RevokedBy)),
 		sql.Named("revoke_reason", nullString(k.RevokeReason)),
 		sql.Named("updated_at", micros(k.UpdatedAt)),
+		sql.Named("rate_limit", rateLimit(k.RateLimit)), sql.Named("rate_window", rateWindow(k.RateLimit)),
 		sql.Named("tenant", k.TenantID), sql.Named("id", k.ID),
 	).Scan(&revokedAt, &by, &reason)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -406,10 +408,11 @@ func scanKey(row scanner, extra ...any) (*keyward.Key, error) {
 		expires, lastUsed sql.NullInt64
 		revoked           sql.NullInt64
 		revokedBy, reason sql.NullString
+		limit, window     sql.NullInt64
 	)
 	dest := []any{&k.ID, &k.TenantID, &k.Name, &k.Description, &k.OwnerID, &k.Role, &scopes, &meta,
 		&k.Hash, &k.Start, &k.Disabled, &created, &updated, &expires, &lastUsed,
-		&revoked, &revokedBy, &reason, &k.OwnerName, &k.OwnerEmail, &k.Type}
+		&revoked, &revokedBy, &reason, &limit, &window, &k.OwnerName, &k.OwnerEmail, &k.Type}
 	err := row.Scan(append(dest, extra...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, err
@@ -424,5 +427,23 @@ func scanKey(row scanner, extra ...any) (*keyward.Key, error) {
 	k.CreatedAt, k.UpdatedAt = fromMicros(created), fromMicros(updated)
 	k.ExpiresAt, k.LastUsedAt, k.RevokedAt = timePtr(expires), timePtr(lastUsed), timePtr(revoked)
 	k.RevokedBy, k.RevokeReason = stringPtr(revokedBy), stringPtr(reason)
+	if limit.Valid && window.Valid {
+		k.RateLimit = &keyward.RateLimit{Limit: int(limit.Int64), WindowSeconds: int(window.Int64)}
+	}
 	return &k, nil
+}
+
+// rateLimit and rateWindow store a key's optional rate limit as two columns.
+func rateLimit(r *keyward.RateLimit) sql.NullInt64 {
+	if r == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: int64(r.Limit), Valid: true}
+}
+
+func rateWindow(r *keyward.RateLimit) sql.NullInt64 {
+	if r == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: int64(r.WindowSeconds), Valid: true}
 }

@@ -1,5 +1,7 @@
-// Package usage keeps key usage off the verification hot path: uses are
-// noted in memory and written to the store in batches, and on Close.
+// Package usage keeps key usage off the verification hot path: last-used
+// times and hourly counts by outcome are kept in memory and written to the
+// store in batches, and on Close. It also watches each key's rate of use and
+// reports a key whose use jumps far above its own recent rate.
 package usage
 
 import (
@@ -14,39 +16,134 @@ import (
 // DefaultInterval keeps last_used_at within the contract's 10 seconds.
 const DefaultInterval = 2 * time.Second
 
-// Recorder batches last-used times per key.
+// SpikeConfig says when a key's use counts as a spike: a minute with at
+// least MinPerMinute verifications and more than Factor times the key's
+// recent average per minute, after the key has been watched for Warmup
+// minutes. At most one spike per key per Cooldown.
+type SpikeConfig struct {
+	MinPerMinute int64
+	Factor       float64
+	Warmup       int
+	Cooldown     time.Duration
+}
+
+// DefaultSpikeConfig flags a tenfold jump to at least 100 a minute.
+var DefaultSpikeConfig = SpikeConfig{MinPerMinute: 100, Factor: 10, Warmup: 10, Cooldown: time.Hour}
+
+// Option configures a Recorder.
+type Option func(*Recorder)
+
+// WithSpikes turns spike detection on; report receives spikes at each flush.
+func WithSpikes(cfg SpikeConfig, report func(context.Context, []keyward.UsageSpike) error) Option {
+	return func(r *Recorder) { r.spikeCfg, r.reportSpikes = cfg, report }
+}
+
+// WithClock sets the clock that decides which minutes have ended; it must be
+// the clock that stamps the uses (the Service's).
+func WithClock(now func() time.Time) Option { return func(r *Recorder) { r.now = now } }
+
+// Recorder batches last-used times and usage counts per key.
 type Recorder struct {
+	now      func() time.Time
 	store    keyward.Store
 	log      *slog.Logger
 	interval time.Duration
 
+	spikeCfg     SpikeConfig
+	reportSpikes func(context.Context, []keyward.UsageSpike) error
+
 	mu      sync.Mutex
 	pending map[string]time.Time
+	counts  map[countKey]int64
+	rates   map[string]*rate
+	spikes  []keyward.UsageSpike
 
-	flushMu sync.Mutex // one flush at a time, so a batch is never written out of order
+	flushMu sync.Mutex // one flush at a time, so batches are never written out of order
 	stop    chan struct{}
 	done    chan struct{}
 	once    sync.Once
 }
 
+type countKey struct {
+	keyID string
+	hour  int64 // unix seconds of the hour's start
+	code  string
+}
+
+// rate is one key's recent use, per minute.
+type rate struct {
+	key     *keyward.Key // for the spike's event
+	minute  int64        // unix minute being counted
+	count   int64
+	avg     float64 // exponentially weighted average per minute
+	minutes int     // minutes watched
+	alerted int64   // unix minute of the last spike
+}
+
 // New starts a recorder that flushes every interval until Close.
-func New(store keyward.Store, log *slog.Logger, interval time.Duration) *Recorder {
+func New(store keyward.Store, log *slog.Logger, interval time.Duration, opts ...Option) *Recorder {
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
-	r := &Recorder{store: store, log: log, interval: interval, pending: map[string]time.Time{},
+	r := &Recorder{now: time.Now, store: store, log: log, interval: interval, pending: map[string]time.Time{},
+		counts: map[countKey]int64{}, rates: map[string]*rate{},
 		stop: make(chan struct{}), done: make(chan struct{})}
+	for _, o := range opts {
+		o(r)
+	}
 	go r.loop()
 	return r
 }
 
-// Used notes one use of a key; it never blocks on the store.
+// Used notes one successful use of a key; it never blocks on the store.
 func (r *Recorder) Used(keyID string, at time.Time) {
 	r.mu.Lock()
 	if prev, ok := r.pending[keyID]; !ok || at.After(prev) {
 		r.pending[keyID] = at
 	}
 	r.mu.Unlock()
+}
+
+// Count notes one verification of a found key with its outcome.
+func (r *Recorder) Count(k *keyward.Key, code string, at time.Time) {
+	sec := at.Unix()
+	r.mu.Lock()
+	r.counts[countKey{keyID: k.ID, hour: sec - sec%3600, code: code}]++
+	if r.reportSpikes != nil {
+		st := r.rates[k.ID]
+		if st == nil {
+			st = &rate{minute: sec / 60, alerted: -1 << 40}
+			r.rates[k.ID] = st
+		}
+		st.key = k
+		if m := sec / 60; m > st.minute {
+			r.closeMinutes(st, m)
+		}
+		st.count++
+	}
+	r.mu.Unlock()
+}
+
+// closeMinutes ends st's counting minute (and any idle ones after it) at
+// minute now, and notes a spike if the ended minute was one.
+func (r *Recorder) closeMinutes(st *rate, now int64) {
+	c := r.spikeCfg
+	if st.minutes >= c.Warmup && st.count >= c.MinPerMinute && float64(st.count) > c.Factor*st.avg &&
+		(st.minute-st.alerted)*60 >= int64(c.Cooldown/time.Second) {
+		st.alerted = st.minute
+		r.spikes = append(r.spikes, keyward.UsageSpike{Key: st.key, Minute: time.Unix(st.minute*60, 0).UTC(),
+			Count: st.count, Average: st.avg})
+	}
+	const weight = 0.1
+	st.avg = st.avg*(1-weight) + weight*float64(st.count)
+	for idle := now - st.minute - 1; idle > 0 && st.avg > 0; idle-- {
+		st.avg *= 1 - weight
+		if st.avg < 1e-3 {
+			st.avg = 0
+		}
+	}
+	st.minutes += int(now - st.minute)
+	st.minute, st.count = now, 0
 }
 
 func (r *Recorder) loop() {
@@ -70,17 +167,53 @@ func (r *Recorder) loop() {
 func (r *Recorder) Flush(ctx context.Context) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
+	now := r.now().Unix() / 60
 	r.mu.Lock()
-	batch := r.pending
-	r.pending = make(map[string]time.Time, len(batch))
-	r.mu.Unlock()
-	if len(batch) == 0 {
-		return nil
+	used, counts := r.pending, r.counts
+	r.pending, r.counts = make(map[string]time.Time, len(used)), make(map[countKey]int64, len(counts))
+	for id, st := range r.rates {
+		if st.minute < now {
+			r.closeMinutes(st, now)
+		}
+		if st.avg == 0 && st.count == 0 && now-st.minute > 60 {
+			delete(r.rates, id) // idle for an hour: forget it
+		}
 	}
-	err := r.store.Update(ctx, func(tx keyward.Tx) error { return tx.TouchKeys(ctx, batch) })
-	if err != nil {
-		for id, at := range batch {
-			r.Used(id, at)
+	spikes := r.spikes
+	r.spikes = nil
+	r.mu.Unlock()
+
+	var err error
+	if len(used) > 0 || len(counts) > 0 {
+		batch := make([]keyward.UsageCount, 0, len(counts))
+		for k, n := range counts {
+			batch = append(batch, keyward.UsageCount{KeyID: k.keyID, Hour: time.Unix(k.hour, 0).UTC(), Code: k.code, Count: n})
+		}
+		err = r.store.Update(ctx, func(tx keyward.Tx) error {
+			if err := tx.TouchKeys(ctx, used); err != nil {
+				return err
+			}
+			return tx.AddUsage(ctx, batch)
+		})
+		if err != nil {
+			r.mu.Lock()
+			for id, at := range used {
+				if prev, ok := r.pending[id]; !ok || at.After(prev) {
+					r.pending[id] = at
+				}
+			}
+			for k, n := range counts {
+				r.counts[k] += n
+			}
+			r.mu.Unlock()
+		}
+	}
+	if len(spikes) > 0 {
+		if serr := r.reportSpikes(ctx, spikes); serr != nil {
+			r.log.Error("recording usage spikes failed", "err", serr, "spikes", len(spikes))
+			if err == nil {
+				err = serr
+			}
 		}
 	}
 	return err

@@ -70,12 +70,23 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.store, err = openStore(ctx, driver, addr); err != nil {
 		return err
 	}
-	m.usage = usage.New(m.store, m.Logger, m.UsageInterval)
+	now := m.Now
+	if now == nil {
+		now = time.Now
+	}
+	// The recorder reports spikes through the service, which needs the
+	// recorder's hooks: spikes go through this variable, set just below.
+	var svc *keyward.Service
+	m.usage = usage.New(m.store, m.Logger, m.UsageInterval, usage.WithClock(now),
+		usage.WithSpikes(usage.DefaultSpikeConfig, func(ctx context.Context, s []keyward.UsageSpike) error {
+			return svc.RecordUsageSpikes(ctx, s)
+		}))
 	m.Cache = verifier.New(m.store, verifier.Options{})
-	m.Service = keyward.NewService(m.store, hasher, keyward.Options{
-		Now: m.Now, PasswordParams: m.PasswordParams, OnUse: m.usage.Used,
+	svc = keyward.NewService(m.store, hasher, keyward.Options{
+		Now: now, PasswordParams: m.PasswordParams, OnUse: m.usage.Used, OnVerify: m.usage.Count,
 		Resolver: m.Cache, OnChange: m.Cache.Invalidate,
 	})
+	m.Service = svc
 	srv := api.New(m.Service, api.Options{Logger: m.Logger, Metrics: api.NewMetrics(), VerifyFailureLimit: m.VerifyFailureLimit})
 
 	if m.listener, err = net.Listen("tcp", m.Addr); err != nil {
