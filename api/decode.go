@@ -33,11 +33,17 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 // decodeJSON reads one JSON object into v, refusing unknown fields, wrong
 // types and trailing data with a message that names the problem.
 func decodeJSON(body []byte, v any, allowEmpty bool) error {
-	if len(bytes.TrimSpace(body)) == 0 {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
 		if allowEmpty {
 			return nil
 		}
 		return keyward.Errorf(keyward.EInvalid, "a JSON object body is required")
+	}
+	// encoding/json decodes a top-level null into a struct as "nothing set",
+	// which would let `null` pass for an empty object.
+	if trimmed[0] != '{' {
+		return keyward.Errorf(keyward.EInvalid, "the body must be a JSON object")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -121,6 +127,26 @@ func (n *nullableInt) UnmarshalJSON(b []byte) error {
 	var v int
 	if err := json.Unmarshal(b, &v); err != nil {
 		return &fieldError{"max_expiration_days must be null or a whole number"}
+	}
+	n.Value = &v
+	return nil
+}
+
+// nullableRateLimit remembers whether rate_limit was absent, null or a limit.
+type nullableRateLimit struct {
+	keyward.OptionalRateLimit
+}
+
+func (n *nullableRateLimit) UnmarshalJSON(b []byte) error {
+	n.Set = true
+	if string(b) == "null" {
+		return nil
+	}
+	var v keyward.RateLimit
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		return &fieldError{"rate_limit must be null or an object {\"limit\", \"window_seconds\"}"}
 	}
 	n.Value = &v
 	return nil

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -142,13 +143,14 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, p *keyward.P
 
 // keyCreateRequest is the body of POST /v1/keys.
 type keyCreateRequest struct {
-	Name        string          `json:"name"`
-	Description string          `json:"description"`
-	OwnerID     string          `json:"owner_id"`
-	Role        string          `json:"role"`
-	Scopes      []string        `json:"scopes"`
-	Meta        json.RawMessage `json:"meta"`
-	ExpiresAt   *timeField      `json:"expires_at"`
+	Name        string             `json:"name"`
+	Description string             `json:"description"`
+	OwnerID     string             `json:"owner_id"`
+	Role        string             `json:"role"`
+	Scopes      []string           `json:"scopes"`
+	Meta        json.RawMessage    `json:"meta"`
+	ExpiresAt   *timeField         `json:"expires_at"`
+	RateLimit   *keyward.RateLimit `json:"rate_limit"`
 }
 
 func (s *Server) createKey(w http.ResponseWriter, r *http.Request, p *keyward.Principal) error {
@@ -157,7 +159,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request, p *keyward.Pr
 		return err
 	}
 	ki := keyward.KeyInput{Name: in.Name, Description: in.Description, OwnerID: in.OwnerID, Role: in.Role,
-		Scopes: in.Scopes, Meta: in.Meta}
+		Scopes: in.Scopes, Meta: in.Meta, RateLimit: in.RateLimit}
 	if in.ExpiresAt != nil {
 		ki.ExpiresAt = &in.ExpiresAt.t
 	}
@@ -198,8 +200,9 @@ func (s *Server) getKey(w http.ResponseWriter, r *http.Request, p *keyward.Princ
 
 // keyPatchRequest is the body of PATCH /v1/keys/{id}.
 type keyPatchRequest struct {
-	Name        *string `json:"name"`
-	Description *string `json:"description"`
+	Name        *string           `json:"name"`
+	Description *string           `json:"description"`
+	RateLimit   nullableRateLimit `json:"rate_limit"`
 }
 
 func (s *Server) updateKey(w http.ResponseWriter, r *http.Request, p *keyward.Principal) error {
@@ -207,7 +210,8 @@ func (s *Server) updateKey(w http.ResponseWriter, r *http.Request, p *keyward.Pr
 	if err := s.decode(w, r, &in, false); err != nil {
 		return err
 	}
-	k, err := s.svc.UpdateKey(r.Context(), p, r.PathValue("id"), keyward.KeyPatch{Name: in.Name, Description: in.Description})
+	k, err := s.svc.UpdateKey(r.Context(), p, r.PathValue("id"), keyward.KeyPatch{Name: in.Name, Description: in.Description,
+		RateLimit: in.RateLimit.OptionalRateLimit})
 	if err != nil {
 		return err
 	}
@@ -275,7 +279,7 @@ func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request, p *keyward.Pr
 	if in.GracePeriodSeconds != nil {
 		g := *in.GracePeriodSeconds
 		if g < 0 || g > int64(1<<62/time.Second) {
-			return keyward.Errorf(keyward.EInvalid, "grace_period_seconds must not be negative")
+			return keyward.Errorf(keyward.EInvalid, "grace_period_seconds is out of range")
 		}
 		d := time.Duration(g) * time.Second
 		grace = &d
@@ -309,6 +313,33 @@ func (s *Server) bulkRevoke(w http.ResponseWriter, r *http.Request, p *keyward.P
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"revoked": res.Revoked, "failed": res.Failed})
 	return nil
+}
+
+func (s *Server) keyUsage(w http.ResponseWriter, r *http.Request, p *keyward.Principal) error {
+	from, err := queryTime(r, "from")
+	if err != nil {
+		return err
+	}
+	to, err := queryTime(r, "to")
+	if err != nil {
+		return err
+	}
+	start, end, buckets, err := s.svc.KeyUsage(r.Context(), p, r.PathValue("id"), from, to)
+	if err != nil {
+		return err
+	}
+	out := make([]usageBucketJSON, len(buckets))
+	for i, b := range buckets {
+		out[i] = usageBucketJSON{Hour: b.Hour.UTC(), Counts: b.Counts, Total: b.Total}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"key_id": r.PathValue("id"), "from": start, "to": end, "buckets": out})
+	return nil
+}
+
+type usageBucketJSON struct {
+	Hour   time.Time        `json:"hour"`
+	Counts map[string]int64 `json:"counts"`
+	Total  int64            `json:"total"`
 }
 
 // --- settings and events
@@ -456,7 +487,14 @@ func (s *Server) forwardAuth(w http.ResponseWriter, r *http.Request) {
 		h.Set("X-Keyward-Code", res.Code)
 		w.WriteHeader(http.StatusForbidden)
 	case keyward.CodeRateLimited:
+		// The key's own limit: its window is when the gateway may retry at
+		// the latest (the limiter does not say when the window started).
+		retry := 1
+		if k := res.Key; k != nil && k.RateLimit != nil && k.RateLimit.WindowSeconds > 1 {
+			retry = k.RateLimit.WindowSeconds
+		}
 		h.Set("X-Keyward-Code", res.Code)
+		h.Set("Retry-After", strconv.Itoa(retry))
 		w.WriteHeader(http.StatusTooManyRequests)
 	default:
 		h.Set("X-Keyward-Code", res.Code)

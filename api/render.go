@@ -52,6 +52,9 @@ type keyJSON struct {
 	RevokedAt    *time.Time      `json:"revoked_at"`
 	RevokedBy    *string         `json:"revoked_by"`
 	RevokeReason *string         `json:"revoke_reason"`
+	// RateLimit is Keyward's addition to the contract's Key: null, or the
+	// verifications the key may pass per window.
+	RateLimit *keyward.RateLimit `json:"rate_limit"`
 	// Secret is set only in the answers to create and rotate.
 	Secret string `json:"secret,omitempty"`
 }
@@ -77,7 +80,8 @@ func renderKey(k *keyward.Key, now time.Time) keyJSON {
 		OwnerID: k.OwnerID, OwnerName: k.OwnerName, OwnerEmail: k.OwnerEmail, Type: k.Type, Role: k.Role,
 		Scopes: scopes, Meta: meta, Status: k.Status(now), Start: k.Start,
 		CreatedAt: k.CreatedAt.UTC(), UpdatedAt: k.UpdatedAt.UTC(), ExpiresAt: utcPtr(k.ExpiresAt),
-		LastUsedAt: utcPtr(k.LastUsedAt), RevokedAt: utcPtr(k.RevokedAt), RevokedBy: k.RevokedBy, RevokeReason: k.RevokeReason}
+		LastUsedAt: utcPtr(k.LastUsedAt), RevokedAt: utcPtr(k.RevokedAt), RevokedBy: k.RevokedBy, RevokeReason: k.RevokeReason,
+		RateLimit: k.RateLimit}
 }
 
 func renderKeys(keys []*keyward.Key, now time.Time) []keyJSON {

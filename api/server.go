@@ -96,6 +96,7 @@ func New(svc *keyward.Service, opts Options) *Server {
 	authed("POST", "/v1/keys/{id}/reactivate", s.reactivateKey)
 	authed("POST", "/v1/keys/{id}/revoke", s.revokeKey)
 	authed("POST", "/v1/keys/{id}/rotate", s.rotateKey)
+	authed("GET", "/v1/keys/{id}/usage", s.keyUsage)
 
 	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"} {
 		s.add(Route{Method: m, Pattern: "/v1/auth", Public: true, handler: s.forwardAuth})
@@ -208,13 +209,14 @@ func clientIP(r *http.Request) string {
 }
 
 // credential reads a key or session token from the headers only: never from
-// the query string or the body.
+// the query string or the body. A Bearer credential wins; otherwise
+// X-API-Key, so that a request whose Authorization header belongs to another
+// scheme (Basic auth for the upstream, behind a gateway) still carries its key.
 func credential(r *http.Request) string {
-	if a := r.Header.Get("Authorization"); a != "" {
-		if len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
-			return strings.TrimSpace(a[7:])
+	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+		if c := strings.TrimSpace(a[7:]); c != "" {
+			return c
 		}
-		return ""
 	}
 	return strings.TrimSpace(r.Header.Get("X-API-Key"))
 }
