@@ -439,7 +439,10 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
 // reports whether that address is over its limit. Valid keys are never
 // throttled, and one address never affects another.
 func (s *Server) throttled(w http.ResponseWriter, r *http.Request, res keyward.VerifyResult) bool {
-	if res.Valid() {
+	switch res.Code {
+	case keyward.CodeValid, keyward.CodeForbidden, keyward.CodeRateLimited:
+		// A working key short of a role or scope, or over its own limit, is
+		// not someone guessing keys: it does not count against the address.
 		return false
 	}
 	if retry, over := s.limiter.fail(clientIP(r), time.Now()); over {

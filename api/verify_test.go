@@ -281,6 +281,21 @@ func TestVerifyFailureLimit(t *testing.T) {
 	if r := fa(attacker, v.valid.Secret); r.Status != http.StatusOK {
 		t.Errorf("forward auth with a valid key from a throttled address: %s", r)
 	}
+	// A working key short of a scope is not a guessed key: it is answered
+	// FORBIDDEN even from a throttled address, and never counts as a failure.
+	forbidden := func(addr string) reply {
+		return v.send(t, req{method: "POST", path: "/v1/keys/verify", remoteAddr: addr,
+			body: map[string]any{"key": v.valid.Secret, "require_scopes": []string{"no-such-scope"}}})
+	}
+	if r := forbidden(attacker); r.Status != http.StatusOK || code(r) != keyward.CodeForbidden {
+		t.Errorf("a valid key short of a scope from a throttled address: %s", r)
+	}
+	const busy = "192.0.2.44:5000"
+	for i := 0; i < 8; i++ {
+		if r := forbidden(busy); r.Status != http.StatusOK || code(r) != keyward.CodeForbidden {
+			t.Fatalf("FORBIDDEN answer %d counted against the address: %s", i+1, r)
+		}
+	}
 	// Other addresses are not affected.
 	for _, addr := range []string{other, "[2001:db8::1]:443"} {
 		if r := verify(addr, unknownSecret(t)); r.Status != http.StatusOK || code(r) != keyward.CodeNotFound {
