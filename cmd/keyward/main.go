@@ -30,7 +30,14 @@ func main() {
 const usageText = `usage:
   keyward serve [--addr 127.0.0.1:8080] [--db sqlite:./keyward-data/keyward.db]
   keyward admin bootstrap --db DSN --tenant NAME --email EMAIL [--password-stdin] [--json]
+  keyward keys list|get|create|update|revoke|deactivate|reactivate|rotate|delete|verify|usage [flags]
+  keyward users list|get|create|update|delete [flags]
   keyward version
+
+The keys and users commands use the server at --url (KEYWARD_URL, default
+http://127.0.0.1:8080) with the API key in KEYWARD_API_KEY, or in the file
+named by --api-key-file (KEYWARD_API_KEY_FILE). --json prints JSON for scripts.
+Exit codes: 0 done, 1 refused or failed (the reason on stderr), 2 usage.
 `
 
 // run is the whole command line, with its streams, so that tests can drive it.
@@ -49,6 +56,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return 2
 		}
 		err = runBootstrap(ctx, args[2:], stdin, stdout, stderr)
+	case "keys", "users":
+		err = runAPI(ctx, args[0], args[1:], stdin, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "keyward", Version())
 		return 0
