@@ -57,6 +57,11 @@ func (s *Service) KeyUsage(ctx context.Context, p *Principal, id string, from, t
 	if !start.Before(end) {
 		return start, end, nil, Errorf(EInvalid, "from must be before to")
 	}
+	// Rounding up may leave RFC 3339, whose years end at 9999: such a range
+	// could not be answered (its JSON would fail to encode).
+	if end.Year() > 9999 {
+		return start, end, nil, Errorf(EInvalid, "to must be before the year 10000")
+	}
 	if end.Sub(start) > maxUsageHours*time.Hour {
 		return start, end, nil, Errorf(EInvalid, "at most %d days of usage per request", maxUsageHours/24)
 	}

@@ -24,6 +24,7 @@ type shard struct {
 
 type window struct {
 	start time.Time
+	len   time.Duration // the window's own length: eviction must not use another key's
 	count int
 }
 
@@ -39,10 +40,12 @@ func NewLocal() *Local {
 	return l
 }
 
+func shardIndex(l *Local, id string) uint64 { return maphash.String(l.seed, id) % shards }
+
 // Allow counts one use of id and reports whether it is within limit uses per
 // window. A window starts at the first use after the previous one ended.
 func (l *Local) Allow(id string, limit int, win time.Duration, now time.Time) bool {
-	sh := &l.shards[maphash.String(l.seed, id)%shards]
+	sh := &l.shards[shardIndex(l, id)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	w := sh.m[id]
@@ -50,7 +53,7 @@ func (l *Local) Allow(id string, limit int, win time.Duration, now time.Time) bo
 		if w == nil {
 			if len(sh.m) >= maxPerShard {
 				for k, v := range sh.m {
-					if now.Sub(v.start) >= win {
+					if now.Sub(v.start) >= v.len {
 						delete(sh.m, k)
 					}
 				}
@@ -60,6 +63,7 @@ func (l *Local) Allow(id string, limit int, win time.Duration, now time.Time) bo
 		}
 		w.start, w.count = now, 0
 	}
+	w.len = win
 	if w.count >= limit {
 		return false
 	}

@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) keyward.Store) {
 		{"ViewIsReadOnly", testViewIsReadOnly},
 		{"ViewSnapshot", testViewSnapshot},
 		{"ConcurrentKeyLimit", testConcurrentKeyLimit},
+		{"KeyRateLimit", testKeyRateLimit}, {"AddUsage", testAddUsage}, {"KeyUsage", testKeyUsage},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

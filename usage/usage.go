@@ -78,6 +78,7 @@ type rate struct {
 	avg     float64 // exponentially weighted average per minute
 	minutes int     // minutes watched
 	alerted int64   // unix minute of the last spike
+	last    int64   // unix minute of the last use
 }
 
 // New starts a recorder that flushes every interval until Close.
@@ -116,8 +117,12 @@ func (r *Recorder) Count(k *keyward.Key, code string, at time.Time) {
 			r.rates[k.ID] = st
 		}
 		st.key = k
-		if m := sec / 60; m > st.minute {
+		m := sec / 60
+		if m > st.minute {
 			r.closeMinutes(st, m)
+		}
+		if m > st.last {
+			st.last = m
 		}
 		st.count++
 	}
@@ -134,16 +139,34 @@ func (r *Recorder) closeMinutes(st *rate, now int64) {
 		r.spikes = append(r.spikes, keyward.UsageSpike{Key: st.key, Minute: time.Unix(st.minute*60, 0).UTC(),
 			Count: st.count, Average: st.avg})
 	}
-	const weight = 0.1
-	st.avg = st.avg*(1-weight) + weight*float64(st.count)
-	for idle := now - st.minute - 1; idle > 0 && st.avg > 0; idle-- {
-		st.avg *= 1 - weight
+	st.avg = nextAverage(st.avg, float64(st.count), st.minutes)
+	st.minutes++
+	for idle := now - st.minute - 1; idle > 0; idle-- {
+		if st.avg == 0 {
+			st.minutes += int(idle)
+			break
+		}
+		st.avg = nextAverage(st.avg, 0, st.minutes)
+		st.minutes++
 		if st.avg < 1e-3 {
 			st.avg = 0
 		}
 	}
-	st.minutes += int(now - st.minute)
 	st.minute, st.count = now, 0
+}
+
+// nextAverage adds the count of one more minute to the average of the n
+// minutes before it: their plain mean while n is small, so that the average
+// is the key's real rate from the first minutes on (an exponential average
+// started at zero would still be a third short after ten minutes, and flag
+// jumps smaller than Factor), then exponentially weighted.
+func nextAverage(avg, count float64, n int) float64 {
+	const weight = 0.1
+	w := weight
+	if n < int(1/weight) {
+		w = 1 / float64(n+1)
+	}
+	return avg + w*(count-avg)
 }
 
 func (r *Recorder) loop() {
@@ -175,7 +198,7 @@ func (r *Recorder) Flush(ctx context.Context) error {
 		if st.minute < now {
 			r.closeMinutes(st, now)
 		}
-		if st.avg == 0 && st.count == 0 && now-st.minute > 60 {
+		if now-st.last > 60 {
 			delete(r.rates, id) // idle for an hour: forget it
 		}
 	}

@@ -111,7 +111,7 @@ const recordedKey = `{"id":"key_2Nf6Gh8JkL0mP4qR7sT9vX","tenant_id":"ten_4Jd8Qm2
 	`"owner_email":"ada@example.com","type":"user","role":"readonly","scopes":["invoices:read"],` +
 	`"meta":{"team":"billing"},"status":"active","start":"kw_Ab3d","created_at":"2026-11-22T10:00:00Z",` +
 	`"updated_at":"2026-11-22T10:00:00.123456789Z","expires_at":null,"last_used_at":null,` +
-	`"revoked_at":null,"revoked_by":null,"revoke_reason":null}`
+	`"revoked_at":null,"revoked_by":null,"revoke_reason":null,"rate_limit":null}`
 
 // key is recordedKey as a map, changed by edit.
 func key(edit func(map[string]any)) map[string]any {
@@ -233,6 +233,16 @@ func TestGoodExchangesPass(t *testing.T) {
 		jx("POST", "/v1/keys", 201, js(key(func(m map[string]any) { m["secret"] = "kw_" + strings.Repeat("A", 49) }))),
 		jx("POST", "/v1/keys/key_x/rotate", 201, js(key(func(m map[string]any) { m["secret"] = "acme42_xyz" }))),
 		jx("PATCH", "/v1/keys/key_x", 200, recordedKey),
+		jx("PATCH", "/v1/keys/key_x", 200, js(key(func(m map[string]any) {
+			m["rate_limit"] = map[string]any{"limit": 1000000000, "window_seconds": 86400}
+		}))),
+		jx("GET", "/v1/keys/key_x/usage?from=2026-11-22T09:00:00Z", 200, js(map[string]any{"key_id": "key_x",
+			"from": "2026-11-22T09:00:00Z", "to": "2026-11-22T11:00:00Z", "buckets": []any{
+				map[string]any{"hour": "2026-11-22T09:00:00Z", "counts": map[string]any{"VALID": 3, "RATE_LIMITED": 1}, "total": 4},
+				map[string]any{"hour": "2026-11-22T10:00:00Z", "counts": map[string]any{"INACTIVE": 1}, "total": 1}}})),
+		jx("GET", "/v1/keys/key_x/usage", 200, `{"key_id":"key_x","from":"2026-11-21T11:00:00Z","to":"2026-11-22T11:00:00Z","buckets":[]}`),
+		px("GET", "/v1/keys/key_x/usage?from=x", 400, "invalid_argument"),
+		px("GET", "/v1/keys/key_x/usage", 404, "not_found"),
 		jx("POST", "/v1/keys/key_x/deactivate", 200, js(key(func(m map[string]any) { m["status"] = "inactive" }))),
 		jx("POST", "/v1/keys/key_x/reactivate", 200, recordedKey),
 		jx("POST", "/v1/keys/key_x/revoke", 200, js(revokedKey)),
@@ -316,6 +326,24 @@ func TestBadExchangesFail(t *testing.T) {
 		{"key created_at not UTC", jx("GET", k, 200, js(key(func(m map[string]any) { m["created_at"] = "2026-11-22T12:00:00+02:00" }))), []string{`'/created_at'`}},
 		{"key created_at null", jx("GET", k, 200, js(key(func(m map[string]any) { m["created_at"] = nil }))), []string{`'/created_at'`}},
 		{"key without expires_at", jx("GET", k, 200, js(key(func(m map[string]any) { delete(m, "expires_at") }))), []string{"expires_at", "missing"}},
+		{"key without rate_limit", jx("GET", k, 200, js(key(func(m map[string]any) { delete(m, "rate_limit") }))), []string{"rate_limit", "missing"}},
+		{"key rate_limit 0", jx("GET", k, 200, js(key(func(m map[string]any) {
+			m["rate_limit"] = map[string]any{"limit": 0, "window_seconds": 60}
+		}))), []string{`'/rate_limit'`}},
+		{"key rate_limit window over a day", jx("GET", k, 200, js(key(func(m map[string]any) {
+			m["rate_limit"] = map[string]any{"limit": 5, "window_seconds": 86401}
+		}))), []string{`'/rate_limit'`}},
+		{"key rate_limit without window", jx("GET", k, 200, js(key(func(m map[string]any) { m["rate_limit"] = map[string]any{"limit": 5} }))), []string{`'/rate_limit'`}},
+		{"key rate_limit a number", jx("GET", k, 200, js(key(func(m map[string]any) { m["rate_limit"] = 5 }))), []string{`'/rate_limit'`}},
+		{"usage without buckets", jx("GET", k+"/usage", 200, `{"key_id":"key_x","from":"2026-11-22T09:00:00Z","to":"2026-11-22T11:00:00Z"}`), []string{"buckets", "missing"}},
+		{"usage code bogus", jx("GET", k+"/usage", 200, js(map[string]any{"key_id": "key_x", "from": "2026-11-22T09:00:00Z", "to": "2026-11-22T11:00:00Z",
+			"buckets": []any{map[string]any{"hour": "2026-11-22T09:00:00Z", "counts": map[string]any{"OK": 1}, "total": 1}}})), []string{"getKeyUsage", "must be one of 'VALID'"}},
+		{"usage count negative", jx("GET", k+"/usage", 200, js(map[string]any{"key_id": "key_x", "from": "2026-11-22T09:00:00Z", "to": "2026-11-22T11:00:00Z",
+			"buckets": []any{map[string]any{"hour": "2026-11-22T09:00:00Z", "counts": map[string]any{"VALID": -1}, "total": 1}}})), []string{`'/buckets/0/counts/VALID'`}},
+		{"usage hour not UTC", jx("GET", k+"/usage", 200, js(map[string]any{"key_id": "key_x", "from": "2026-11-22T09:00:00Z", "to": "2026-11-22T11:00:00Z",
+			"buckets": []any{map[string]any{"hour": "2026-11-22T11:00:00+02:00", "counts": map[string]any{}, "total": 0}}})), []string{`'/buckets/0/hour'`}},
+		{"usage without total", jx("GET", k+"/usage", 200, js(map[string]any{"key_id": "key_x", "from": "2026-11-22T09:00:00Z", "to": "2026-11-22T11:00:00Z",
+			"buckets": []any{map[string]any{"hour": "2026-11-22T09:00:00Z", "counts": map[string]any{}}}})), []string{"total", "missing"}},
 		{"key role bogus", jx("GET", k, 200, js(key(func(m map[string]any) { m["role"] = "root" }))), []string{`'/role'`}},
 		{"key type bogus", jx("GET", k, 200, js(key(func(m map[string]any) { m["type"] = "robot" }))), []string{`'/type'`}},
 		{"key id without prefix", jx("GET", k, 200, js(key(func(m map[string]any) { m["id"] = "2Nf6" }))), []string{`'/id'`}},
@@ -522,6 +550,7 @@ func TestDocumentHasTheContractsRoutes(t *testing.T) {
 		"POST /v1/keys", "GET /v1/keys", "GET /v1/keys/{id}", "PATCH /v1/keys/{id}", "DELETE /v1/keys/{id}",
 		"POST /v1/keys/{id}/deactivate", "POST /v1/keys/{id}/reactivate", "POST /v1/keys/{id}/revoke",
 		"POST /v1/keys/{id}/rotate", "POST /v1/keys/revoke", "POST /v1/keys/verify",
+		"GET /v1/keys/{id}/usage", // Keyward's addition: hourly usage counts
 		"GET /v1/auth", "POST /v1/auth", "PUT /v1/auth", "PATCH /v1/auth", "DELETE /v1/auth", "HEAD /v1/auth",
 		"GET /v1/settings", "PATCH /v1/settings", "GET /v1/events",
 		"GET /healthz", "GET /readyz", "GET /metrics", "GET /v1/openapi.json",
@@ -745,6 +774,43 @@ func TestBulkRevokeRequestIsExactlyOneOf(t *testing.T) {
 		err := s.VisitJSON(body, openapi3.EnableJSONSchema2020())
 		if (err == nil) != tc.ok {
 			t.Errorf("%s: valid = %v, want %v (%v)", tc.body, err == nil, tc.ok, err)
+		}
+	}
+}
+
+// TestRateLimitRequestSchemas: rate_limit in the create and PATCH bodies is
+// null or an object with both bounded integers and nothing else, as the
+// server decodes it.
+func TestRateLimitRequestSchemas(t *testing.T) {
+	schemas := mustValidator(t).Document().Components.Schemas
+	for _, name := range []string{"CreateKeyRequest", "UpdateKeyRequest"} {
+		s := schemas[name].Value
+		for _, tc := range []struct {
+			rateLimit string
+			ok        bool
+		}{
+			{`null`, true},
+			{`{"limit":1,"window_seconds":1}`, true},
+			{`{"limit":1000000000,"window_seconds":86400}`, true},
+			{`{"limit":0,"window_seconds":60}`, false},
+			{`{"limit":1000000001,"window_seconds":60}`, false},
+			{`{"limit":5,"window_seconds":0}`, false},
+			{`{"limit":5,"window_seconds":86401}`, false},
+			{`{"limit":5}`, false},
+			{`{"window_seconds":5}`, false},
+			{`{"limit":1.5,"window_seconds":60}`, false},
+			{`{"limit":5,"window_seconds":60,"burst":2}`, false},
+			{`5`, false},
+			{`"5/60s"`, false},
+		} {
+			var body any
+			if err := json.Unmarshal([]byte(`{"name":"k","rate_limit":`+tc.rateLimit+`}`), &body); err != nil {
+				t.Fatal(err)
+			}
+			err := s.VisitJSON(body, openapi3.EnableJSONSchema2020())
+			if (err == nil) != tc.ok {
+				t.Errorf("%s with rate_limit %s: valid = %v, want %v (%v)", name, tc.rateLimit, err == nil, tc.ok, err)
+			}
 		}
 	}
 }
