@@ -13,6 +13,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/api"
+	"github.com/keyward/keyward/postgres"
 	"github.com/keyward/keyward/sqlite"
 	"github.com/keyward/keyward/usage"
 	"github.com/keyward/keyward/verifier"
@@ -182,6 +183,8 @@ func openStore(ctx context.Context, driver, addr string) (keyward.Store, error) 
 	switch driver {
 	case "sqlite":
 		return sqlite.Open(ctx, addr)
+	case "postgres":
+		return postgres.Open(ctx, addr)
 	}
 	return nil, fmt.Errorf("the %s store is not available in this build yet; use sqlite:PATH", driver)
 }

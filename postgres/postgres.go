@@ -1,0 +1,195 @@
+// Package postgres is Keyward's store for several nodes on one PostgreSQL,
+// through jackc/pgx/v5 and a pgxpool connection pool.
+//
+// Write transactions (Update) run at READ COMMITTED; Tx.LockUser takes a row
+// lock on the owner (SELECT … FOR NO KEY UPDATE) that is held until commit,
+// so "lock the owner, count its keys, insert one" is atomic across
+// connections and nodes. Read transactions (View) are READ ONLY at REPEATABLE
+// READ: one snapshot for the whole transaction.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/keyward/keyward"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// ErrSchemaTooNew refuses a database migrated by a newer Keyward, whose schema
+// this build would misread or damage.
+var ErrSchemaTooNew = errors.New("postgres: database schema is newer than this build of keyward")
+
+// DB is the store of one or several Keyward nodes sharing a PostgreSQL database.
+type DB struct {
+	pool *pgxpool.Pool
+}
+
+var _ keyward.Store = (*DB)(nil)
+
+// Open connects to the database at dsn (a postgres:// URL or a libpq
+// key=value string) and brings its schema up to date. It refuses a database
+// whose schema is newer than this build's migrations (ErrSchemaTooNew).
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: parse connection string: %w", err)
+	}
+	if err := migrate(ctx, cfg.ConnConfig); err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	return &DB{pool: pool}, nil
+}
+
+// migrate applies the embedded migrations that the database lacks, under a
+// PostgreSQL advisory lock so that nodes starting together take turns.
+func migrate(ctx context.Context, cc *pgx.ConnConfig) error {
+	fsys, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return err
+	}
+	db := stdlib.OpenDB(*cc)
+	defer db.Close()
+	// Nodes starting together wait for each other's migrations, polling the
+	// advisory lock every second for up to five minutes.
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys,
+		goose.WithDisableGlobalRegistry(true), goose.WithSessionLocker(locker))
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	sources := p.ListSources()
+	latest := sources[len(sources)-1].Version
+	current, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if current > latest {
+		return fmt.Errorf("%w: the database is at schema version %d, this build knows up to %d; run a newer keyward",
+			ErrSchemaTooNew, current, latest)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("apply migrations: %w", err)
+	}
+	return nil
+}
+
+// SchemaVersion is the migration version recorded in the database, for
+// diagnostics such as "keyward version".
+func (db *DB) SchemaVersion(ctx context.Context) (int64, error) {
+	var v int64
+	err := db.pool.QueryRow(ctx,
+		`SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied`).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: read schema version: %w", err)
+	}
+	return v, nil
+}
+
+// Pool is the connection pool, for features beyond the store (LISTEN/NOTIFY,
+// advisory locks).
+func (db *DB) Pool() *pgxpool.Pool { return db.pool }
+
+// Close releases the pool.
+func (db *DB) Close() error {
+	db.pool.Close()
+	return nil
+}
+
+// Ping tells readiness probes whether the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: ping: %w", err)
+	}
+	return nil
+}
+
+// Update runs fn in a READ COMMITTED read-write transaction.
+func (db *DB) Update(ctx context.Context, fn func(keyward.Tx) error) error {
+	return db.run(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted, AccessMode: pgx.ReadWrite}, fn)
+}
+
+// View runs fn in a READ ONLY REPEATABLE READ transaction: one snapshot.
+func (db *DB) View(ctx context.Context, fn func(keyward.Tx) error) error {
+	return db.run(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
+}
+
+func (db *DB) run(ctx context.Context, opts pgx.TxOptions, fn func(keyward.Tx) error) error {
+	pgTx, err := db.pool.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("postgres: begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			pgTx.Rollback(context.WithoutCancel(ctx))
+			panic(p)
+		}
+	}()
+	if err := fn(&tx{tx: pgTx}); err != nil {
+		pgTx.Rollback(context.WithoutCancel(ctx))
+		return err
+	}
+	if err := pgTx.Commit(ctx); err != nil {
+		return fmt.Errorf("postgres: commit: %w", err)
+	}
+	return nil
+}
+
+// tx implements keyward.Tx over one pgx transaction.
+type tx struct {
+	tx pgx.Tx
+}
+
+var _ keyward.Tx = (*tx)(nil)
+
+// pgCode is the SQLSTATE of err, or "".
+func pgCode(err error) string {
+	var e *pgconn.PgError
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+// isUnique reports whether err is a unique_violation (23505).
+func isUnique(err error) bool { return pgCode(err) == "23505" }
+
+// isForeignKey reports whether err is a foreign_key_violation (23503).
+func isForeignKey(err error) bool { return pgCode(err) == "23503" }
+
+// wrap gives a driver error the operation it failed in; it stays an internal
+// error for the caller.
+func wrap(op string, err error) error {
+	return fmt.Errorf("postgres: %s: %w", op, err)
+}
+
+// mustChange turns "no row changed" into ENotFound with the given message.
+func mustChange(tag pgconn.CommandTag, notFound string) error {
+	if tag.RowsAffected() == 0 {
+		return keyward.Errorf(keyward.ENotFound, "%s", notFound)
+	}
+	return nil
+}
