@@ -666,6 +666,7 @@ func ptr[T any](v T) *T { return &v }
 type server struct {
 	dir    string
 	db     string
+	pepper string // the pepper file given to Main and bootstrap ("" for SQLite: the data folder's)
 	m      *Main
 	log    *syncBuffer
 	rec    *recorder
@@ -680,6 +681,7 @@ type serverOpts struct {
 	UsageInterval time.Duration    // default 50 ms
 	SweepInterval time.Duration    // default an hour: expiry sweeps only at start, so event lists are deterministic
 	Now           func() time.Time // default the real clock
+	DB            string           // default SQLite in the test's folder; a postgres:// URL for PostgreSQL
 }
 
 // startServer starts Main on 127.0.0.1:0 over dir/k.db.
@@ -692,9 +694,18 @@ func startServer(tb testing.TB, dir string, rec *recorder, o serverOpts) *server
 		o.SweepInterval = time.Hour
 	}
 	s := &server{dir: dir, db: "sqlite:" + filepath.Join(dir, "k.db"), log: &syncBuffer{}, rec: rec}
+	if o.DB != "" {
+		s.db, s.pepper = o.DB, filepath.Join(dir, "pepper")
+		if _, err := os.Stat(s.pepper); err != nil {
+			if err := os.WriteFile(s.pepper, []byte(strings.Repeat("pepper-for-tests-", 4)), 0o600); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
 	s.m = &Main{
 		Addr:           "127.0.0.1:0",
 		DB:             s.db,
+		PepperFile:     s.pepper,
 		Logger:         slog.New(slog.NewJSONHandler(s.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		PasswordParams: &keyward.PasswordParams{Memory: 64, Time: 1, Threads: 1},
 		UsageInterval:  o.UsageInterval,
@@ -753,10 +764,11 @@ func runCmd(tb testing.TB, stdin string, args ...string) (code int, stdout, stde
 
 // mustBootstrap runs `keyward admin bootstrap --json --password-stdin` and
 // decodes its one line.
-func mustBootstrap(tb testing.TB, rec *recorder, db, tenantName, email, password string) bootstrapOut {
+func mustBootstrap(tb testing.TB, rec *recorder, db, tenantName, email, password string, extra ...string) bootstrapOut {
 	tb.Helper()
-	code, stdout, stderr := runCmd(tb, password+"\n", "admin", "bootstrap", "--db", db, "--tenant", tenantName,
-		"--email", email, "--password-stdin", "--json")
+	args := append([]string{"admin", "bootstrap", "--db", db, "--tenant", tenantName,
+		"--email", email, "--password-stdin", "--json"}, extra...)
+	code, stdout, stderr := runCmd(tb, password+"\n", args...)
 	if code != 0 {
 		tb.Fatalf("bootstrap %s/%s: exit %d, stderr %q", tenantName, email, code, stderr)
 	}
@@ -776,7 +788,11 @@ func (s *server) newTenant(tb testing.TB, name string) *tenant {
 	tb.Helper()
 	domain := strings.ToLower(name) + ".example"
 	t := &tenant{Name: name, AdminEmail: "admin@" + domain, Password: "correct horse " + name, domain: domain}
-	out := mustBootstrap(tb, s.rec, s.db, name, t.AdminEmail, t.Password)
+	var extra []string
+	if s.pepper != "" {
+		extra = []string{"--pepper-file", s.pepper}
+	}
+	out := mustBootstrap(tb, s.rec, s.db, name, t.AdminEmail, t.Password, extra...)
 	t.ID, t.AdminID, t.AdminKeyID, t.AdminKey = out.TenantID, out.UserID, out.KeyID, out.Secret
 	t.Session = s.c.login(tb, t.AdminEmail, t.Password).Token
 	s.tenants = append(s.tenants, t)
