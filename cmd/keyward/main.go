@@ -30,6 +30,7 @@ func main() {
 const usageText = `usage:
   keyward serve [--addr 127.0.0.1:8080] [--db sqlite:./keyward-data/keyward.db]
   keyward admin bootstrap --db DSN --tenant NAME --email EMAIL [--password-stdin] [--json]
+  keyward migrate --db DSN            (apply the schema migrations and exit)
   keyward keys list|get|create|update|revoke|deactivate|reactivate|rotate|delete|verify|usage [flags]
   keyward users list|get|create|update|delete [flags]
   keyward version
@@ -50,6 +51,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch args[0] {
 	case "serve":
 		err = runServe(ctx, args[1:], stderr)
+	case "migrate":
+		err = runMigrate(ctx, args[1:], stdout, stderr)
 	case "admin":
 		if len(args) < 2 || args[1] != "bootstrap" {
 			fmt.Fprint(stderr, usageText)

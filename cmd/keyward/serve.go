@@ -46,6 +46,7 @@ type Main struct {
 	served   chan error
 	stopBG   context.CancelFunc
 	bgDone   chan struct{}
+	leader   *leader // owned by the sweep goroutine; Leading reads its flag
 	closed   sync.Once
 	closeErr error
 }
@@ -104,6 +105,10 @@ func (m *Main) Run(ctx context.Context) error {
 
 	bg, cancel := context.WithCancel(context.Background())
 	m.stopBG, m.bgDone = cancel, make(chan struct{})
+	m.leader = &leader{log: m.Logger}
+	if db, ok := m.store.(*postgres.DB); ok {
+		m.leader.db = db
+	}
 	go m.sweep(bg)
 	m.Logger.Info("keyward serving", "url", m.URL, "db", driver, "version", Version())
 	return nil
@@ -118,8 +123,10 @@ func (m *Main) sweep(ctx context.Context) {
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	l := m.leader
+	defer l.release()
 	for {
-		for {
+		for l.leading(ctx) {
 			n, err := m.Service.SweepExpired(ctx, 1000)
 			if err != nil && ctx.Err() == nil {
 				m.Logger.Error("expiry sweep failed", "err", err)
@@ -175,6 +182,10 @@ func (m *Main) close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Leading reports whether this node runs the background work (always on
+// SQLite; the advisory lock's holder on PostgreSQL), as of its last check.
+func (m *Main) Leading() bool { return m.leader != nil && m.leader.now.Load() }
 
 // Wait blocks until the server stops on its own (a listener failure).
 func (m *Main) Wait() <-chan error { return m.served }
