@@ -80,7 +80,7 @@ func (s *Service) Authenticate(ctx context.Context, credential string) (*Princip
 }
 
 func (s *Service) authenticateKey(ctx context.Context, secret string, now time.Time) (*Principal, error) {
-	k, set, err := s.resolve(ctx, secret)
+	k, set, err := s.resolve(ctx, secret, now)
 	if err != nil {
 		return nil, err
 	}

@@ -28,7 +28,9 @@ type Options struct {
 	// nil asks the store every time.
 	Resolver Resolver
 	// OnVerify is told of every verification of a found key with its
-	// outcome, for usage counts and spike detection.
+	// outcome, for usage counts and spike detection. A VALID outcome is also
+	// a use of the key, which OnVerify notes as OnUse would (one call on the
+	// hot path, not two); without OnVerify, valid verifications go to OnUse.
 	OnVerify func(k *Key, code string, at time.Time)
 	// RateLimiter enforces keys' rate limits; nil limits on this node only.
 	RateLimiter RateLimiter
@@ -86,7 +88,12 @@ func NewService(store Store, hasher *Hasher, opts Options) *Service {
 	}
 	s.onVerify, s.limiter = opts.OnVerify, opts.RateLimiter
 	if s.onVerify == nil {
-		s.onVerify = func(*Key, string, time.Time) {}
+		onUse := s.onUse
+		s.onVerify = func(k *Key, code string, at time.Time) {
+			if code == CodeValid {
+				onUse(k.ID, at)
+			}
+		}
 	}
 	if s.limiter == nil {
 		s.limiter = ratelimit.NewLocal()

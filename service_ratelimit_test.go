@@ -330,15 +330,19 @@ func TestVerifyRateLimited(t *testing.T) {
 	if diff := slices.Compare(r.log.codes(key.ID), want); diff != 0 {
 		t.Errorf("OnVerify saw %v, want %v", r.log.codes(key.ID), want)
 	}
-	// Only VALID answers are uses: six of them.
-	n := 0
-	for _, id := range e.usedKeys() {
-		if id == key.ID {
-			n++
+	// Only VALID answers are uses (OnVerify notes them; keyward.Options):
+	// six of them. With OnVerify set, verifications do not go to OnUse too.
+	valid := 0
+	for _, c := range r.log.codes(key.ID) {
+		if c == keyward.CodeValid {
+			valid++
 		}
 	}
-	if n != 6 {
-		t.Errorf("OnUse told of %d uses of the limited key, want 6 (RATE_LIMITED is not a use)", n)
+	if valid != 6 {
+		t.Errorf("OnVerify told of %d VALID verifications of the limited key, want 6 (RATE_LIMITED is not a use)", valid)
+	}
+	if slices.Contains(e.usedKeys(), key.ID) {
+		t.Errorf("OnUse told of a verification although OnVerify is set: %v", e.usedKeys())
 	}
 }
 

@@ -81,15 +81,22 @@ func Judge(k *Key, set Settings, in VerifyInput, now time.Time) string {
 
 // Resolver finds the key behind a secret's digest and its tenant's settings.
 // The store answers by default; a cache (package verifier) may stand in front
-// of it. What a Resolver returns is shared and must not be modified.
+// of it. What a Resolver returns is shared and must not be modified. now is
+// the service's clock, read once per verification.
 type Resolver interface {
-	Resolve(ctx context.Context, digest [32]byte) (*Key, *Settings, error)
+	// Cached answers from memory alone, without allocating: ok is false when
+	// only the store can tell; a nil key with ok true means "no such key".
+	Cached(digest [32]byte, now time.Time) (k *Key, set *Settings, ok bool)
+	// Resolve answers from memory or the store; an unknown digest is ENotFound.
+	Resolve(ctx context.Context, digest [32]byte, now time.Time) (*Key, *Settings, error)
 }
 
 // storeResolver asks the store every time.
 type storeResolver struct{ store Store }
 
-func (r storeResolver) Resolve(ctx context.Context, d [32]byte) (*Key, *Settings, error) {
+func (storeResolver) Cached([32]byte, time.Time) (*Key, *Settings, bool) { return nil, nil, false }
+
+func (r storeResolver) Resolve(ctx context.Context, d [32]byte, _ time.Time) (*Key, *Settings, error) {
 	var k *Key
 	var set *Settings
 	err := r.store.View(ctx, func(tx Tx) error {
@@ -107,22 +114,32 @@ func (r storeResolver) Resolve(ctx context.Context, d [32]byte) (*Key, *Settings
 	return k, set, err
 }
 
-// resolve looks a presented secret up: malformed secrets and bad checksums
-// never reach the resolver, and the digest read back is compared in constant
-// time. A nil key with a nil error means "no such key".
-func (s *Service) resolve(ctx context.Context, secret string) (*Key, *Settings, error) {
-	if !ParseSecret(secret) {
+// resolve looks a presented secret up. A malformed secret or a bad checksum
+// never reaches the store: memory is asked first, by digest, and only a
+// secret that passes ParseSecret may go further. (A digest that memory knows
+// is the digest of a secret that passed ParseSecret before, so a hit needs no
+// parse; a secret longer than any Keyward secret is not even hashed.) The
+// digest read back is compared in constant time. A nil key with a nil error
+// means "no such key".
+func (s *Service) resolve(ctx context.Context, secret string, now time.Time) (*Key, *Settings, error) {
+	if len(secret) == 0 || len(secret) > MaxSecretLen {
 		return nil, nil, nil
 	}
 	d := s.hasher.Digest(secret)
-	k, set, err := s.resolver.Resolve(ctx, d)
-	if err != nil {
-		if e, ok := err.(*Error); ok && e.Code == ENotFound {
+	k, set, ok := s.resolver.Cached(d, now)
+	if !ok {
+		if !ParseSecret(secret) {
 			return nil, nil, nil
 		}
-		return nil, nil, err
+		var err error
+		if k, set, err = s.resolver.Resolve(ctx, d, now); err != nil {
+			if e, ok := err.(*Error); ok && e.Code == ENotFound {
+				return nil, nil, nil
+			}
+			return nil, nil, err
+		}
 	}
-	if !Equal(k.Hash, d[:]) {
+	if k == nil || !equalDigest(k.Hash, &d) {
 		return nil, nil, nil
 	}
 	return k, set, nil
@@ -134,18 +151,17 @@ func (s *Service) Verify(ctx context.Context, in VerifyInput) (VerifyResult, err
 	if err := CheckVerifyInput(in); err != nil {
 		return VerifyResult{}, err
 	}
-	k, set, err := s.resolve(ctx, in.Key)
+	// One clock reading serves the whole verification; stores keep
+	// microseconds, but nothing here is stored as it is.
+	now := s.now()
+	k, set, err := s.resolve(ctx, in.Key, now)
 	if err != nil || k == nil {
 		return VerifyResult{Code: CodeNotFound}, err
 	}
-	now := s.Now()
 	res := VerifyResult{Code: Judge(k, *set, in, now), Key: k}
 	if res.Code == CodeValid && k.RateLimit != nil && !s.limiter.Allow(k.ID, k.RateLimit.Limit, k.RateLimit.Window(), now) {
 		res.Code = CodeRateLimited
 	}
 	s.onVerify(k, res.Code, now)
-	if res.Valid() {
-		s.onUse(k.ID, now)
-	}
 	return res, nil
 }
