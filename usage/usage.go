@@ -7,6 +7,7 @@ package usage
 import (
 	"context"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -52,10 +53,16 @@ type Recorder struct {
 	spikeCfg     SpikeConfig
 	reportSpikes func(context.Context, []keyward.UsageSpike) error
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// rates holds, per key used within the last hour, what the hot path
+	// notes (uses and counts since the last flush) and the key's recent
+	// rate: one map lookup per call. Flush moves the uses and counts into
+	// pending and counts.
+	rates map[string]*keyUse
+	// pending and counts are what is to be written: batches a failed flush
+	// kept, counts of hours that ended before a flush, and odd codes.
 	pending map[string]time.Time
 	counts  map[countKey]int64
-	rates   map[string]*rate
 	spikes  []keyward.UsageSpike
 
 	flushMu sync.Mutex // one flush at a time, so batches are never written out of order
@@ -68,6 +75,44 @@ type countKey struct {
 	keyID string
 	hour  int64 // unix seconds of the hour's start
 	code  string
+}
+
+// keyUse is one key's use since the last flush and, with spike detection,
+// its recent rate.
+type keyUse struct {
+	used   int64 // unix nanoseconds of the latest use not yet written; 0: none
+	hour   int64 // unix seconds of the hour that n counts
+	n      [len(countedCodes)]uint32
+	active int64 // unix minute of the last call, to forget idle keys
+	rated  bool  // rate is in use
+	rate   rate
+}
+
+// countedCodes are the codes keyUse counts in place; any other goes to
+// Recorder.counts directly.
+var countedCodes = [...]string{keyward.CodeValid, keyward.CodeInactive, keyward.CodeRevoked, keyward.CodeExpired,
+	keyward.CodeKeysDisabled, keyward.CodeForbidden, keyward.CodeRateLimited, keyward.CodeNotFound}
+
+func codeIndex(code string) int {
+	switch code {
+	case keyward.CodeValid:
+		return 0
+	case keyward.CodeInactive:
+		return 1
+	case keyward.CodeRevoked:
+		return 2
+	case keyward.CodeExpired:
+		return 3
+	case keyward.CodeKeysDisabled:
+		return 4
+	case keyward.CodeForbidden:
+		return 5
+	case keyward.CodeRateLimited:
+		return 6
+	case keyward.CodeNotFound:
+		return 7
+	}
+	return -1
 }
 
 // rate is one key's recent use, per minute.
@@ -87,7 +132,7 @@ func New(store keyward.Store, log *slog.Logger, interval time.Duration, opts ...
 		interval = DefaultInterval
 	}
 	r := &Recorder{now: time.Now, store: store, log: log, interval: interval, pending: map[string]time.Time{},
-		counts: map[countKey]int64{}, rates: map[string]*rate{},
+		counts: map[countKey]int64{}, rates: map[string]*keyUse{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	for _, o := range opts {
 		o(r)
@@ -98,23 +143,64 @@ func New(store keyward.Store, log *slog.Logger, interval time.Duration, opts ...
 
 // Used notes one successful use of a key; it never blocks on the store.
 func (r *Recorder) Used(keyID string, at time.Time) {
+	ns := at.UnixNano()
 	r.mu.Lock()
-	if prev, ok := r.pending[keyID]; !ok || at.After(prev) {
-		r.pending[keyID] = at
+	u := r.use(keyID, at.Unix()/60)
+	if ns > u.used {
+		u.used = ns
 	}
 	r.mu.Unlock()
 }
 
-// Count notes one verification of a found key with its outcome.
+// use is the keyUse of a key, made on first use. Called with mu held.
+func (r *Recorder) use(keyID string, minute int64) *keyUse {
+	u := r.rates[keyID]
+	if u == nil {
+		u = &keyUse{}
+		r.rates[keyID] = u
+	}
+	if minute > u.active {
+		u.active = minute
+	}
+	return u
+}
+
+// carry moves u's counts to r.counts, for a new hour or a flush. Called with mu held.
+func (r *Recorder) carry(keyID string, u *keyUse, to map[countKey]int64) {
+	for i, n := range u.n {
+		if n != 0 {
+			to[countKey{keyID: keyID, hour: u.hour, code: countedCodes[i]}] += int64(n)
+			u.n[i] = 0
+		}
+	}
+}
+
+// Count notes one verification of a found key with its outcome; a VALID
+// one is also a use, as Used notes it (keyward.Options.OnVerify).
 func (r *Recorder) Count(k *keyward.Key, code string, at time.Time) {
 	sec := at.Unix()
+	hour := sec - sec%3600
 	r.mu.Lock()
-	r.counts[countKey{keyID: k.ID, hour: sec - sec%3600, code: code}]++
+	u := r.use(k.ID, sec/60)
+	if code == keyward.CodeValid {
+		if ns := at.UnixNano(); ns > u.used {
+			u.used = ns
+		}
+	}
+	if i := codeIndex(code); i < 0 {
+		r.counts[countKey{keyID: k.ID, hour: hour, code: code}]++
+	} else {
+		if u.hour != hour || u.n[i] == math.MaxUint32 {
+			r.carry(k.ID, u, r.counts)
+			u.hour = hour
+		}
+		u.n[i]++
+	}
 	if r.reportSpikes != nil {
-		st := r.rates[k.ID]
-		if st == nil {
-			st = &rate{minute: sec / 60, alerted: -1 << 40}
-			r.rates[k.ID] = st
+		st := &u.rate
+		if !u.rated {
+			*st = rate{minute: sec / 60, alerted: -1 << 40}
+			u.rated = true
 		}
 		st.key = k
 		m := sec / 60
@@ -193,13 +279,25 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	now := r.now().Unix() / 60
 	r.mu.Lock()
 	used, counts := r.pending, r.counts
-	r.pending, r.counts = make(map[string]time.Time, len(used)), make(map[countKey]int64, len(counts))
-	for id, st := range r.rates {
-		if st.minute < now {
-			r.closeMinutes(st, now)
+	r.pending, r.counts = map[string]time.Time{}, map[countKey]int64{}
+	for id, u := range r.rates {
+		if u.used != 0 {
+			if at := time.Unix(0, u.used).UTC(); !used[id].After(at) {
+				used[id] = at
+			}
+			u.used = 0
 		}
-		if now-st.last > 60 {
-			delete(r.rates, id) // idle for an hour: forget it
+		r.carry(id, u, counts)
+		if st := &u.rate; u.rated {
+			if st.minute < now {
+				r.closeMinutes(st, now)
+			}
+			if now-st.last > 60 {
+				u.rated = false // idle for an hour: forget its rate
+			}
+		}
+		if !u.rated || now-u.active > 60 {
+			delete(r.rates, id) // nothing left to keep, or idle for an hour: forget it
 		}
 	}
 	spikes := r.spikes

@@ -185,7 +185,8 @@ func TestFlushWritesLastUsedAndCounts(t *testing.T) {
 	mustFlush(t, r)
 	wantLastUsed(t, f.stored(t, a.ID), nil)
 
-	// Uses out of order: the latest wins in memory.
+	// Uses out of order: the latest wins in memory. A VALID verification
+	// is a use too; no other outcome is.
 	r.Used(a.ID, t0.Add(30*time.Second))
 	r.Used(a.ID, t0.Add(10*time.Second))
 	r.Used(b.ID, t0.Add(time.Minute))
@@ -195,19 +196,20 @@ func TestFlushWritesLastUsedAndCounts(t *testing.T) {
 	r.Count(a, keyward.CodeRateLimited, t0.Add(59*time.Minute+59*time.Second)) // last second of 10:00
 	r.Count(a, keyward.CodeValid, t0.Add(time.Hour))                           // first of 11:00
 	r.Count(b, keyward.CodeInactive, t0.Add(90*time.Minute))
+	r.Count(idle, keyward.CodeRevoked, t0.Add(2*time.Minute))
 
 	// Nothing reaches the store before a flush.
 	wantLastUsed(t, f.stored(t, a.ID), nil)
 	wantCounts(t, "before the flush", f.counts(t, a.ID), map[time.Time]map[string]int64{})
 
 	mustFlush(t, r)
-	wantLastUsed(t, f.stored(t, a.ID), ptr(t0.Add(30*time.Second)))
+	wantLastUsed(t, f.stored(t, a.ID), ptr(t0.Add(time.Hour))) // the VALID count at 11:00
 	wantLastUsed(t, f.stored(t, b.ID), ptr(t0.Add(time.Minute)))
-	wantLastUsed(t, f.stored(t, idle.ID), nil)
+	wantLastUsed(t, f.stored(t, idle.ID), nil) // only refused
 	wantCounts(t, "a", f.counts(t, a.ID), map[time.Time]map[string]int64{
 		h10: {keyward.CodeValid: 3, keyward.CodeRateLimited: 1}, h11: {keyward.CodeValid: 1}})
 	wantCounts(t, "b", f.counts(t, b.ID), map[time.Time]map[string]int64{h11: {keyward.CodeInactive: 1}})
-	wantCounts(t, "idle", f.counts(t, idle.ID), map[time.Time]map[string]int64{})
+	wantCounts(t, "idle", f.counts(t, idle.ID), map[time.Time]map[string]int64{h10: {keyward.CodeRevoked: 1}})
 
 	// A second flush with nothing new changes nothing: no count is written twice.
 	mustFlush(t, r)
@@ -218,7 +220,7 @@ func TestFlushWritesLastUsedAndCounts(t *testing.T) {
 	r.Used(a.ID, t0.Add(time.Second))
 	r.Count(a, keyward.CodeValid, t0.Add(2*time.Second))
 	mustFlush(t, r)
-	wantLastUsed(t, f.stored(t, a.ID), ptr(t0.Add(30*time.Second)))
+	wantLastUsed(t, f.stored(t, a.ID), ptr(t0.Add(time.Hour)))
 	wantCounts(t, "a after more uses", f.counts(t, a.ID), map[time.Time]map[string]int64{
 		h10: {keyward.CodeValid: 4, keyward.CodeRateLimited: 1}, h11: {keyward.CodeValid: 1}})
 
@@ -335,10 +337,10 @@ func TestFailedFlushKeepsTheBatch(t *testing.T) {
 	// Newer uses merge with the kept batch: later last use wins, counts add.
 	r.Used(a.ID, t0.Add(10*time.Second)) // older than the kept one
 	r.Used(b.ID, t0.Add(40*time.Second))
-	r.Count(a, keyward.CodeValid, t0.Add(30*time.Second))
+	r.Count(a, keyward.CodeValid, t0.Add(15*time.Second)) // a use, older than the kept one too
 	r.Count(a, keyward.CodeRateLimited, t0.Add(31*time.Second))
 	mustFlush(t, r)
-	wantLastUsed(t, f.stored(t, a.ID), ptr(t0.Add(20*time.Second)))
+	wantLastUsed(t, f.stored(t, a.ID), ptr(t0.Add(21*time.Second))) // the kept batch's VALID count at :21
 	wantLastUsed(t, f.stored(t, b.ID), ptr(t0.Add(40*time.Second)))
 	wantCounts(t, "a", f.counts(t, a.ID), map[time.Time]map[string]int64{
 		t0: {keyward.CodeValid: 3, keyward.CodeRateLimited: 1}})
