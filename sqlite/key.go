@@ -280,6 +280,60 @@ var statusWhere = map[string]string{
 		AND k.disabled = 0`,
 }
 
+// keyWhere is the WHERE clause of a key filter (without paging), over keys k
+// or, when joinUser, over keyJoin.
+type keyWhere struct {
+	where    []string
+	args     []any
+	joinUser bool // the clause reads the owner
+	usesNow  bool // the clause reads :now
+}
+
+func newKeyWhere(f keyward.KeyFilter) (*keyWhere, error) {
+	w := &keyWhere{where: []string{"k.tenant_id = :tenant"}, args: []any{sql.Named("tenant", f.TenantID)}}
+	if f.OwnerID != "" {
+		w.where = append(w.where, "k.owner_id = :owner")
+		w.args = append(w.args, sql.Named("owner", f.OwnerID))
+	}
+	if f.Type != "" {
+		w.where = append(w.where, "u.kind = :type")
+		w.args = append(w.args, sql.Named("type", f.Type))
+		w.joinUser = true
+	}
+	if f.Status != "" {
+		sw, ok := statusWhere[f.Status]
+		if !ok {
+			return nil, keyward.Errorf(keyward.EInvalid, "unknown key status %q", f.Status)
+		}
+		w.where = append(w.where, "("+sw+")")
+		w.usesNow = true
+	}
+	if f.Q != "" {
+		w.where = append(w.where, `(k.name LIKE :q ESCAPE '\' OR k.id LIKE :q ESCAPE '\'
+			OR u.name LIKE :q ESCAPE '\' OR u.email LIKE :q ESCAPE '\')`)
+		w.args = append(w.args, sql.Named("q", likePattern(f.Q)))
+		w.joinUser = true
+	}
+	if w.usesNow {
+		w.args = append(w.args, sql.Named("now", micros(f.Now)))
+	}
+	return w, nil
+}
+
+// keyTotal counts the keys of the filter, whatever the page.
+func (t *tx) keyTotal(ctx context.Context, w *keyWhere) (int, error) {
+	from := "keys k"
+	if w.joinUser {
+		from = keyJoin
+	}
+	var n int
+	if err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM `+from+` WHERE `+
+		strings.Join(w.where, " AND "), w.args...).Scan(&n); err != nil {
+		return 0, wrap("count keys", err)
+	}
+	return n, nil
+}
+
 func (t *tx) ListKeys(ctx context.Context, f keyward.KeyFilter) (*keyward.KeyPage, error) {
 	sortName := f.Sort
 	if sortName == "" {
@@ -291,49 +345,15 @@ func (t *tx) ListKeys(ctx context.Context, f keyward.KeyFilter) (*keyward.KeyPag
 	}
 	fp := keyward.Fingerprint("keys", f.TenantID, f.OwnerID, f.Q, f.Type, f.Status,
 		sortName, strconv.FormatBool(f.Desc))
-
-	var (
-		where    = []string{"k.tenant_id = :tenant"}
-		args     = []any{sql.Named("tenant", f.TenantID)}
-		joinUser bool // the WHERE clause reads the owner
-		usesNow  bool
-	)
-	if f.OwnerID != "" {
-		where = append(where, "k.owner_id = :owner")
-		args = append(args, sql.Named("owner", f.OwnerID))
+	w, err := newKeyWhere(f)
+	if err != nil {
+		return nil, err
 	}
-	if f.Type != "" {
-		where = append(where, "u.kind = :type")
-		args = append(args, sql.Named("type", f.Type))
-		joinUser = true
-	}
-	if f.Status != "" {
-		w, ok := statusWhere[f.Status]
-		if !ok {
-			return nil, keyward.Errorf(keyward.EInvalid, "unknown key status %q", f.Status)
-		}
-		where = append(where, "("+w+")")
-		usesNow = true
-	}
-	if f.Q != "" {
-		where = append(where, `(k.name LIKE :q ESCAPE '\' OR k.id LIKE :q ESCAPE '\'
-			OR u.name LIKE :q ESCAPE '\' OR u.email LIKE :q ESCAPE '\')`)
-		args = append(args, sql.Named("q", likePattern(f.Q)))
-		joinUser = true
-	}
-	if usesNow {
-		args = append(args, sql.Named("now", micros(f.Now)))
-	}
-
 	page := &keyward.KeyPage{}
-	from := "keys k"
-	if joinUser {
-		from = keyJoin
+	if page.Total, err = t.keyTotal(ctx, w); err != nil {
+		return nil, err
 	}
-	if err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM `+from+` WHERE `+
-		strings.Join(where, " AND "), args...).Scan(&page.Total); err != nil {
-		return nil, wrap("count keys", err)
-	}
+	where, args, usesNow := w.where, w.args, w.usesNow
 
 	if sortName == "status" && !usesNow {
 		args = append(args, sql.Named("now", micros(f.Now)))
