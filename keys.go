@@ -3,6 +3,7 @@ package keyward
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 )
@@ -671,12 +672,15 @@ func (s *Service) BulkRevoke(ctx context.Context, p *Principal, in BulkRevokeInp
 		res.Revoked, res.Failed, hashes = 0, res.Failed[:0], nil
 		var revoked []*Key
 		if in.IDs != nil {
-			seen := make(map[string]bool, len(in.IDs))
-			for _, id := range in.IDs {
-				if seen[id] {
-					continue
-				}
-				seen[id] = true
+			// Keys are taken in ID order, whatever the request's order, so
+			// that two batches over the same keys lock them in the same
+			// order (a store may lock what a write transaction reads);
+			// failures are reported in the request's order.
+			ids := slices.Clone(in.IDs)
+			slices.Sort(ids)
+			ids = slices.Compact(ids)
+			failed := make(map[string]BulkFailure)
+			for _, id := range ids {
 				k, err := loadKey(ctx, tx, p, id)
 				if err == nil {
 					err = revoke(k, p, now, in.Reason)
@@ -690,7 +694,7 @@ func (s *Service) BulkRevoke(ctx context.Context, p *Principal, in BulkRevokeInp
 					if code == ENotRevocable {
 						msg = notRevocableMessage
 					}
-					res.Failed = append(res.Failed, BulkFailure{ID: id, Code: code, Message: msg})
+					failed[id] = BulkFailure{ID: id, Code: code, Message: msg}
 					continue
 				}
 				k.UpdatedAt = now
@@ -698,6 +702,12 @@ func (s *Service) BulkRevoke(ctx context.Context, p *Principal, in BulkRevokeInp
 					return err
 				}
 				revoked = append(revoked, k)
+			}
+			for _, id := range in.IDs {
+				if f, ok := failed[id]; ok {
+					res.Failed = append(res.Failed, f)
+					delete(failed, id) // a repeated ID is reported once
+				}
 			}
 		} else {
 			var err error

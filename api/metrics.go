@@ -55,3 +55,8 @@ func (m *Metrics) verified(code string) {
 		m.verifies.WithLabelValues(code).Inc()
 	}
 }
+
+// Register adds more series (a cache's, a listener's) to the server's registry.
+func (m *Metrics) Register(cs ...prometheus.Collector) {
+	m.reg.MustRegister(cs...)
+}

@@ -100,6 +100,9 @@ func (t *tx) CreateKey(ctx context.Context, k *keyward.Key) error {
 }
 
 func (t *tx) KeyByID(ctx context.Context, tenantID, id string) (*keyward.Key, error) {
+	if t.write {
+		return oneKey(t.tx.QueryRow(ctx, qKeyByID+` FOR UPDATE OF k`, tenantID, id))
+	}
 	return oneKey(t.tx.QueryRow(ctx, qKeyByID, tenantID, id))
 }
 

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -27,6 +28,9 @@ import (
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
+
+// defaultMaxConns is the pool's size unless the URL sets pool_max_conns.
+const defaultMaxConns = 16
 
 // ErrSchemaTooNew refuses a database migrated by a newer Keyward, whose schema
 // this build would misread or damage.
@@ -46,6 +50,12 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parse connection string: %w", err)
+	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		// pgxpool's default (4 on this kind of machine) is too few for a
+		// server: the leader's lock keeps one, the usage flush another, and
+		// a verification that misses the cache must not queue behind them.
+		cfg.MaxConns = max(cfg.MaxConns, defaultMaxConns)
 	}
 	if err := migrate(ctx, cfg.ConnConfig); err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -127,17 +137,30 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Update runs fn in a READ COMMITTED read-write transaction.
+// Update runs fn in a READ COMMITTED read-write transaction. Keys read in it
+// (Tx.KeyByID) are locked until commit, so that a change decided on what
+// was read cannot be overtaken by another node's: a revocation committed
+// elsewhere first is seen, and refused as such, not recorded twice. A
+// transaction that PostgreSQL aborts as a deadlock victim or a
+// serialization failure is run again, up to three times in all; fn must be
+// safe to rerun (it is handed a fresh transaction each time).
 func (db *DB) Update(ctx context.Context, fn func(keyward.Tx) error) error {
-	return db.run(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted, AccessMode: pgx.ReadWrite}, fn)
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		err = db.run(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted, AccessMode: pgx.ReadWrite}, true, fn)
+		if c := pgCode(err); c != "40P01" && c != "40001" {
+			return err
+		}
+	}
+	return err
 }
 
 // View runs fn in a READ ONLY REPEATABLE READ transaction: one snapshot.
 func (db *DB) View(ctx context.Context, fn func(keyward.Tx) error) error {
-	return db.run(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
+	return db.run(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, false, fn)
 }
 
-func (db *DB) run(ctx context.Context, opts pgx.TxOptions, fn func(keyward.Tx) error) error {
+func (db *DB) run(ctx context.Context, opts pgx.TxOptions, write bool, fn func(keyward.Tx) error) error {
 	pgTx, err := db.pool.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("postgres: begin: %w", err)
@@ -148,7 +171,7 @@ func (db *DB) run(ctx context.Context, opts pgx.TxOptions, fn func(keyward.Tx) e
 			panic(p)
 		}
 	}()
-	if err := fn(&tx{tx: pgTx}); err != nil {
+	if err := fn(&tx{tx: pgTx, write: write}); err != nil {
 		pgTx.Rollback(context.WithoutCancel(ctx))
 		return err
 	}
@@ -160,7 +183,8 @@ func (db *DB) run(ctx context.Context, opts pgx.TxOptions, fn func(keyward.Tx) e
 
 // tx implements keyward.Tx over one pgx transaction.
 type tx struct {
-	tx pgx.Tx
+	tx    pgx.Tx
+	write bool // a read-write transaction: keys read are locked
 }
 
 var _ keyward.Tx = (*tx)(nil)

@@ -60,6 +60,9 @@ type Cache struct {
 	start  time.Time // ages are measured from here, on the callers' clock
 
 	gen     atomic.Uint64
+	// suspended: changes may go unheard (a lost notification connection),
+	// so nothing is answered from memory and no fill is kept.
+	suspended atomic.Bool
 	shards  [shardCount]shard
 	tenMu   sync.Mutex
 	tenants map[string]*tenantState
@@ -141,6 +144,9 @@ func (c *Cache) clock(now time.Time) int64 { return int64(now.Sub(c.start)) }
 // caller's clock: the service reads it once per verification, and the cache
 // measures ages on it. It does not allocate.
 func (c *Cache) Cached(d [32]byte, now time.Time) (*keyward.Key, *keyward.Settings, bool) {
+	if c.suspended.Load() {
+		return nil, nil, false
+	}
 	sh := c.shardOf(&d)
 	at := c.clock(now)
 	sh.mu.RLock()
@@ -193,7 +199,7 @@ func (c *Cache) fill(ctx context.Context, sh *shard, d [32]byte, now int64) (*ke
 	})
 	if keyward.IsCode(err, keyward.ENotFound) {
 		sh.mu.Lock()
-		if c.gen.Load() == g {
+		if c.keeps(g) {
 			c.remember(sh, d, now)
 		}
 		sh.mu.Unlock()
@@ -210,7 +216,7 @@ func (c *Cache) fill(ctx context.Context, sh *shard, d [32]byte, now int64) (*ke
 	}
 	e := c.newEntry(k, d, ts, now)
 	sh.mu.Lock()
-	if c.gen.Load() == g {
+	if c.keeps(g) {
 		sh.keys.put(e)
 		delete(sh.absent, d)
 	}
@@ -321,6 +327,10 @@ func (c *Cache) intern(s string) string {
 // internChunk is the size of the chunks interned strings are packed into.
 const internChunk = 16 << 10
 
+// keeps reports whether what a fill that began at generation g read may be
+// kept: no invalidation since, and the cache not suspended.
+func (c *Cache) keeps(g uint64) bool { return c.gen.Load() == g && !c.suspended.Load() }
+
 // tenantState shares one settings snapshot among a tenant's entries. A
 // snapshot read before the latest invalidation is never shared.
 func (c *Cache) tenantState(t *keyward.Tenant, g uint64) *tenantState {
@@ -331,7 +341,7 @@ func (c *Cache) tenantState(t *keyward.Tenant, g uint64) *tenantState {
 		return ts
 	}
 	ts = &tenantState{settings: t.Settings}
-	if c.gen.Load() == g {
+	if c.keeps(g) {
 		c.tenants[t.ID] = ts
 	} else {
 		ts.stale.Store(true) // usable for this one answer, never cached
@@ -365,8 +375,26 @@ func (c *Cache) Invalidate(ch keyward.Change) {
 	}
 }
 
-// Purge drops everything: for a node that can no longer trust that it hears
-// of every change (a lost notification connection).
+// Suspend stops answering from memory, and drops what memory holds, until
+// Resume: for a node that can no longer trust that it hears of every change
+// (its notification connection is lost). Every verification then reads the
+// store: slower, never stale.
+func (c *Cache) Suspend() {
+	c.suspended.Store(true)
+	c.Purge()
+}
+
+// Suspended reports whether the cache is suspended.
+func (c *Cache) Suspended() bool { return c.suspended.Load() }
+
+// Resume drops what memory holds (changes may have been missed while
+// suspended) and answers from memory again.
+func (c *Cache) Resume() {
+	c.Purge() // a fill that began before this is not kept: Purge moves gen on
+	c.suspended.Store(false)
+}
+
+// Purge drops everything, for a node that may have missed changes.
 func (c *Cache) Purge() {
 	c.gen.Add(1)
 	c.tenMu.Lock()

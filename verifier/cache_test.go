@@ -305,6 +305,51 @@ func TestPurge(t *testing.T) {
 	f.warm(t, a, keyward.CodeValid)
 }
 
+// A suspended cache answers nothing from memory and keeps no fill: every
+// verification reads the store, so a change it does not hear of (another
+// node's, while the notification connection is down) is still answered.
+// Resume starts from empty and caches again.
+func TestSuspendAndResume(t *testing.T) {
+	f := newFixture(t, verifier.Options{MaxAge: time.Hour, NegativeTTL: time.Hour})
+	k, secret := f.newKey(t, keyward.KeyInput{Name: "a"})
+	f.warm(t, secret, keyward.CodeValid)
+
+	f.cache.Suspend()
+	if n := f.cache.Stats().Entries; n != 0 {
+		t.Fatalf("Entries = %d after Suspend, want 0", n)
+	}
+	lookups := f.store.lookups.Load()
+	for range 3 {
+		f.wantCode(t, secret, keyward.CodeValid)
+	}
+	if n := f.store.lookups.Load() - lookups; n != 3 {
+		t.Fatalf("suspended: %d lookups for 3 verifications, want 3", n)
+	}
+	// A change the cache is not told of (as if made on another node) is
+	// answered at once.
+	if err := f.store.Update(context.Background(), func(tx keyward.Tx) error {
+		stored, err := tx.KeyByID(context.Background(), f.tenant, k.ID)
+		if err != nil {
+			return err
+		}
+		now := f.clock.Now()
+		by := "usr_elsewhere"
+		stored.RevokedAt, stored.RevokedBy, stored.UpdatedAt = &now, &by, now
+		return tx.UpdateKey(context.Background(), stored)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.wantCode(t, secret, keyward.CodeRevoked)
+	if n := f.cache.Stats().Entries; n != 0 {
+		t.Fatalf("Entries = %d while suspended, want 0", n)
+	}
+
+	f.cache.Resume()
+	_, other := f.newKey(t, keyward.KeyInput{Name: "b"})
+	f.warm(t, other, keyward.CodeValid)
+	f.warm(t, secret, keyward.CodeRevoked)
+}
+
 // The tenant switch invalidates every key of that tenant, and no other
 // tenant's.
 func TestTenantSwitchIsPerTenant(t *testing.T) {
