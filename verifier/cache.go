@@ -59,13 +59,13 @@ type Cache struct {
 	maxNeg int       // per shard
 	start  time.Time // ages are measured from here, on the callers' clock
 
-	gen     atomic.Uint64
+	gen atomic.Uint64
 	// suspended: changes may go unheard (a lost notification connection),
 	// so nothing is answered from memory and no fill is kept.
 	suspended atomic.Bool
-	shards  [shardCount]shard
-	tenMu   sync.Mutex
-	tenants map[string]*tenantState
+	shards    [shardCount]shard
+	tenMu     sync.Mutex
+	tenants   map[string]*tenantState
 
 	internMu sync.Mutex
 	interned map[string]string

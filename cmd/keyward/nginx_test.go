@@ -467,6 +467,20 @@ func tryStartNginx(t *testing.T, bin, snippet, keywardURL, appURL string) (*ngin
 		}
 		conf = strings.Replace(conf, sub[0], sub[1], 1)
 	}
+	// Ready when /healthz (no key needed) answers through nginx, from the app.
+	return runNginx(t, bin, dir, conf, port, func(resp *http.Response) error {
+		if resp.StatusCode == 200 && resp.Header.Get("X-Echo") == "1" {
+			return nil
+		}
+		return fmt.Errorf("GET /healthz: %s", resp.Status)
+	})
+}
+
+// runNginx runs nginx in the foreground with conf (an http { } block's
+// content) inside a main configuration of the test's own, all under dir,
+// until GET /healthz through it satisfies ready.
+func runNginx(t *testing.T, bin, dir, conf string, port int, ready func(*http.Response) error) (*nginxProc, error) {
+	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, "keyward.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -522,7 +536,6 @@ http {
 		}
 	})
 
-	// Ready when /healthz (no key needed) answers through nginx.
 	deadline := time.Now().Add(15 * time.Second)
 	hc := &http.Client{Timeout: 2 * time.Second}
 	for {
@@ -536,10 +549,9 @@ http {
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == 200 && resp.Header.Get("X-Echo") == "1" {
+			if err = ready(resp); err == nil {
 				return n, nil
 			}
-			err = fmt.Errorf("GET /healthz: %s", resp.Status)
 		}
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("nginx not ready after 15 s: %v", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/api"
 	"github.com/keyward/keyward/postgres"
+	"github.com/keyward/keyward/ratelimit"
 	"github.com/keyward/keyward/sqlite"
 	"github.com/keyward/keyward/usage"
 	"github.com/keyward/keyward/verifier"
@@ -24,6 +25,7 @@ import (
 type Main struct {
 	Addr       string // listen address; ":0" picks a free port
 	DB         string // sqlite:PATH (postgres:// comes with the PostgreSQL store)
+	Redis      string // redis://… shares per-key rate limits across nodes; "" limits on each node alone
 	PepperFile string
 	Logger     *slog.Logger
 
@@ -41,14 +43,17 @@ type Main struct {
 	Cache    *verifier.Cache
 	store    keyward.Store
 	usage    *usage.Recorder
+	limiter  *ratelimit.Redis // nil without Redis
 	server   *http.Server
 	listener net.Listener
 	served   chan error
 	stopBG   context.CancelFunc
 	bgDone   chan struct{}
-	leader   *leader // owned by the sweep goroutine; Leading reads its flag
-	closed   sync.Once
-	closeErr error
+	// listenDone is closed when the change listener (PostgreSQL) has stopped.
+	listenDone chan struct{}
+	leader     *leader // owned by the sweep goroutine; Leading reads its flag
+	closed     sync.Once
+	closeErr   error
 }
 
 // Run opens the store, starts background work and begins serving; it returns
@@ -72,6 +77,14 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.store, err = openStore(ctx, driver, addr); err != nil {
 		return err
 	}
+	var limiter keyward.RateLimiter // nil: the service limits on this node
+	if m.Redis != "" {
+		if m.limiter, err = ratelimit.NewRedis(m.Redis, ratelimit.RedisOptions{Logger: m.Logger}); err != nil {
+			m.store.Close()
+			return fmt.Errorf("--redis: %w", err)
+		}
+		limiter = m.limiter
+	}
 	now := m.Now
 	if now == nil {
 		now = time.Now
@@ -84,16 +97,24 @@ func (m *Main) Run(ctx context.Context) error {
 			return svc.RecordUsageSpikes(ctx, s)
 		}))
 	m.Cache = verifier.New(m.store, verifier.Options{})
+	if _, ok := m.store.(*postgres.DB); ok {
+		m.Cache.Suspend() // until the listener hears every change (Listen resumes it)
+	}
 	svc = keyward.NewService(m.store, hasher, keyward.Options{
 		Now: now, PasswordParams: m.PasswordParams, OnUse: m.usage.Used, OnVerify: m.usage.Count,
-		Resolver: m.Cache, OnChange: m.Cache.Invalidate,
+		Resolver: m.Cache, OnChange: m.Cache.Invalidate, RateLimiter: limiter,
 	})
 	m.Service = svc
-	srv := api.New(m.Service, api.Options{Logger: m.Logger, Metrics: api.NewMetrics(), VerifyFailureLimit: m.VerifyFailureLimit})
+	metrics := api.NewMetrics()
+	metrics.Register(m.Cache.Collectors()...)
+	srv := api.New(m.Service, api.Options{Logger: m.Logger, Metrics: metrics, VerifyFailureLimit: m.VerifyFailureLimit})
 
 	if m.listener, err = net.Listen("tcp", m.Addr); err != nil {
 		m.usage.Close(ctx)
 		m.store.Close()
+		if m.limiter != nil {
+			m.limiter.Close()
+		}
 		return err
 	}
 	m.URL = "http://" + m.listener.Addr().String()
@@ -106,8 +127,18 @@ func (m *Main) Run(ctx context.Context) error {
 	bg, cancel := context.WithCancel(context.Background())
 	m.stopBG, m.bgDone = cancel, make(chan struct{})
 	m.leader = &leader{log: m.Logger}
+	m.listenDone = make(chan struct{})
 	if db, ok := m.store.(*postgres.DB); ok {
 		m.leader.db = db
+		// Other nodes' changes reach this node's cache through the database;
+		// until the listener is up (and whenever it is down) the cache is
+		// suspended and every verification reads the database.
+		go func() {
+			defer close(m.listenDone)
+			db.Listen(bg, m.Cache, postgres.ListenOptions{Logger: m.Logger})
+		}()
+	} else {
+		close(m.listenDone) // one node: every change is made here, and told to the cache directly
 	}
 	go m.sweep(bg)
 	m.Logger.Info("keyward serving", "url", m.URL, "db", driver, "version", Version())
@@ -169,6 +200,7 @@ func (m *Main) close() error {
 	if m.stopBG != nil {
 		m.stopBG()
 		<-m.bgDone
+		<-m.listenDone
 	}
 	if m.usage != nil {
 		if err := m.usage.Close(ctx); err != nil {
@@ -178,6 +210,11 @@ func (m *Main) close() error {
 	if m.store != nil {
 		if err := m.store.Close(); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if m.limiter != nil {
+		if err := m.limiter.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close redis: %w", err))
 		}
 	}
 	return errors.Join(errs...)
@@ -205,6 +242,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	m := &Main{}
 	fs.StringVar(&m.Addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.StringVar(&m.DB, "db", DefaultDB, "database: sqlite:PATH or postgres://…")
+	fs.StringVar(&m.Redis, "redis", "", "redis://… shares per-key rate limits across nodes; without it each node limits on its own")
 	fs.StringVar(&m.PepperFile, "pepper-file", "", "file holding the server pepper (default: KEYWARD_PEPPER, else generated in the SQLite data folder)")
 	fs.IntVar(&m.VerifyFailureLimit, "verify-failure-limit", 100, "failed verifications per client address per minute before 429")
 	fs.DurationVar(&m.UsageInterval, "usage-interval", usage.DefaultInterval, "how often last-used times are written to the database (keep it at most 10s)")
