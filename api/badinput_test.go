@@ -3,6 +3,7 @@ package api_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -267,6 +268,29 @@ func badInputCases() []badCase {
 		invalid("login: unknown field", cAnon, "POST", "/v1/sessions", `{"email":"dana@acme.test","password":"x","remember":true}`),
 		bad("login: 2 MiB", cAnon, "POST", "/v1/sessions", huge, http.StatusRequestEntityTooLarge, keyward.EPayloadTooLarge),
 	)
+
+	// A body over 1 MiB is refused on every route, also where the handler
+	// never reads it: the key, the user and the session stay.
+	for _, c := range []struct{ as, method, path string }{
+		{cDev, "DELETE", "/v1/keys/{devRO}"},
+		{cAdmin, "DELETE", "/v1/users/{dev}"},
+		{cDev, "DELETE", "/v1/sessions/current"},
+		{cDev, "POST", "/v1/keys/{devRO}/deactivate"},
+		{cDev, "POST", "/v1/keys/{devRO}/reactivate"},
+		{cDev, "POST", "/v1/keys/{devRO}/revoke"},
+		{cDev, "POST", "/v1/keys/{devRO}/rotate"},
+		{cDev, "GET", "/v1/keys/{devRO}"},
+		{cDev, "GET", "/v1/keys"},
+		{cDev, "GET", "/v1/me"},
+		{cAdmin, "PATCH", "/v1/settings"},
+		{cAnon, "GET", "/healthz"},
+	} {
+		cs = append(cs, bad(c.method+" "+c.path+": 2 MiB body", c.as, c.method, c.path, huge, http.StatusRequestEntityTooLarge, keyward.EPayloadTooLarge))
+	}
+	cs = append(cs,
+		bad("DELETE /v1/keys/{devRO}: just over 1 MiB", cDev, "DELETE", "/v1/keys/{devRO}", justOver, http.StatusRequestEntityTooLarge, keyward.EPayloadTooLarge),
+		bad("DELETE /v1/sessions/current: just over 1 MiB", cDev, "DELETE", "/v1/sessions/current", justOver, http.StatusRequestEntityTooLarge, keyward.EPayloadTooLarge),
+	)
 	return cs
 }
 
@@ -314,7 +338,142 @@ func TestBadInput(t *testing.T) {
 			if after := f.snapshotAll(t); after != before {
 				t.Errorf("a refused request changed the store:\nbefore %s\nafter  %s", before, after)
 			}
+			f.checkSessions(t)
 		})
+	}
+}
+
+// checkSessions fails the test unless the callers' sessions still work (the
+// snapshot does not hold sessions).
+func (f *fixture) checkSessions(t *testing.T) {
+	t.Helper()
+	for _, p := range []person{f.admin, f.adminDev, f.dev, f.plain, f.otherAdmin} {
+		if r := f.send(t, req{method: "GET", path: "/v1/me", bearer: p.Token}); r.Status != http.StatusOK {
+			t.Errorf("the session of %s no longer works: %s", p.Email, r)
+		}
+	}
+}
+
+// TestOversizedChunkedBody: a body over 1 MiB of no declared length
+// (chunked) is refused on every route too, before the handler acts, and a
+// chunked body within the limit still reaches the handler whole.
+func TestOversizedChunkedBody(t *testing.T) {
+	f := newFixture(t, envOptions{network: true})
+	chunked := func(s string) io.Reader { return io.MultiReader(strings.NewReader(s)) }
+	huge := `{"name":"x","description":"` + strings.Repeat("a", 2<<20) + `"}`
+	justOver := `{"name":"x"}` + strings.Repeat(" ", 1<<20)
+
+	for _, c := range []struct{ as, method, path, body string }{
+		{cDev, "DELETE", "/v1/keys/" + f.devRO.ID, huge},
+		{cDev, "DELETE", "/v1/keys/" + f.devRO.ID, justOver},
+		{cAdmin, "DELETE", "/v1/users/" + f.dev.ID, huge},
+		{cDev, "DELETE", "/v1/sessions/current", huge},
+		{cDev, "DELETE", "/v1/sessions/current", justOver},
+		{cDev, "POST", "/v1/keys/" + f.devRO.ID + "/deactivate", huge},
+		{cDev, "POST", "/v1/keys/" + f.devRO.ID + "/revoke", justOver},
+		{cDev, "PATCH", "/v1/keys/" + f.devRO.ID, justOver},
+		{cDev, "GET", "/v1/keys/" + f.devRO.ID, huge},
+		{cAnon, "POST", "/v1/keys/verify", huge},
+	} {
+		t.Run(c.method+" "+c.path+fmt.Sprintf(" %d bytes", len(c.body)), func(t *testing.T) {
+			who := f.caller(c.as)
+			before := f.snapshotAll(t)
+			r := f.send(t, req{method: c.method, path: c.path, bearer: who.bearer, body: chunked(c.body)})
+			checkProblem(t, r, http.StatusRequestEntityTooLarge, keyward.EPayloadTooLarge)
+			if after := f.snapshotAll(t); after != before {
+				t.Errorf("a refused request changed the store:\nbefore %s\nafter  %s", before, after)
+			}
+			f.checkSessions(t)
+		})
+	}
+
+	// Within the limit, chunked bodies work as before.
+	r := f.send(t, req{method: "PATCH", path: "/v1/keys/" + f.devRO.ID, bearer: f.dev.Token,
+		body: chunked(`{"name":"renamed"}` + strings.Repeat(" ", 1<<20-18))})
+	if r.Status != http.StatusOK || r.object(t)["name"] != "renamed" {
+		t.Errorf("chunked rename of exactly 1 MiB: %s", r)
+	}
+	if r := f.send(t, req{method: "DELETE", path: "/v1/keys/" + f.devRO.ID, bearer: f.dev.Token, body: chunked("{}")}); r.Status != http.StatusNoContent {
+		t.Errorf("chunked delete with a small body: %s", r)
+	}
+}
+
+// TestForwardAuthIgnoresTheBody: /v1/auth never reads the body, which may be
+// the client's upload a gateway passes on, so its size does not matter.
+func TestForwardAuthIgnoresTheBody(t *testing.T) {
+	f := newFixture(t, envOptions{network: true})
+	huge := strings.Repeat("u", 2<<20)
+	for _, body := range []any{huge, io.MultiReader(strings.NewReader(huge))} {
+		r := f.send(t, req{method: "POST", path: "/v1/auth", apiKey: f.devAdmin.Secret, body: body})
+		if r.Status != http.StatusOK || r.Header.Get("X-Keyward-Key-Id") != f.devAdmin.ID {
+			t.Errorf("forward auth with a %T body of 2 MiB: %s", body, r)
+		}
+	}
+}
+
+// TestExplicitNull: a PATCH that gives null for a field that cannot be null
+// is refused, naming the field, and changes nothing; it is not "left out".
+// null still clears the fields that are nullable.
+func TestExplicitNull(t *testing.T) {
+	f := newFixture(t, envOptions{network: true})
+	settings, key, user := "/v1/settings", "/v1/keys/"+f.devRO.ID, "/v1/users/"+f.dev.ID
+	for _, c := range []struct {
+		as, path, field string
+		valid           string // a member that would be taken
+	}{
+		{cAdmin, settings, "api_keys_enabled", `"expiry_notice_days":7`},
+		{cAdmin, settings, "max_keys_per_user", `"expiry_notice_days":7`},
+		{cAdmin, settings, "max_keys_per_service_user", `"expiry_notice_days":7`},
+		{cAdmin, settings, "expiry_notice_days", `"expiry_notice_days":7`},
+		{cAdmin, settings, "key_prefix", `"max_expiration_days":null`},
+		{cDev, key, "name", `"name":"renamed"`},
+		{cDev, key, "description", `"rate_limit":null`},
+		{cAdmin, user, "name", `"licensed":true`},
+		{cAdmin, user, "roles", `"roles":["developer"]`},
+		{cAdmin, user, "licensed", `"name":"Dana"`},
+		{cAdmin, user, "password", `"name":"Dana"`},
+	} {
+		for _, body := range []string{
+			`{"` + c.field + `":null}`,
+			`{"` + strings.ToUpper(c.field) + `":null}`,
+			`{` + c.valid + `,"` + c.field + `":null}`,
+			`{"` + c.field + `":null,` + c.valid + `}`,
+		} {
+			t.Run(c.path+" "+body, func(t *testing.T) {
+				who := f.caller(c.as)
+				before := f.snapshotAll(t)
+				r := f.send(t, req{method: "PATCH", path: c.path, bearer: who.bearer, body: body})
+				checkProblem(t, r, http.StatusBadRequest, keyward.EInvalid)
+				var p problem
+				r.decode(t, &p)
+				if !strings.Contains(p.Detail, c.field) || !strings.Contains(p.Detail, "null") {
+					t.Errorf("detail %q does not name the null field %s", p.Detail, c.field)
+				}
+				if after := f.snapshotAll(t); after != before {
+					t.Errorf("a refused request changed the store:\nbefore %s\nafter  %s", before, after)
+				}
+			})
+		}
+	}
+
+	// null clears max_expiration_days and a key's rate_limit (the last of
+	// duplicate members counting, as everywhere else).
+	for _, c := range []struct {
+		as, path, field, set string
+	}{
+		{cAdmin, settings, "max_expiration_days", "30"},
+		{cDev, key, "rate_limit", `{"limit":5,"window_seconds":60}`},
+	} {
+		who := f.caller(c.as)
+		for _, clear := range []string{`{"` + c.field + `":null}`, `{"` + c.field + `":` + c.set + `,"` + c.field + `":null}`} {
+			if r := f.send(t, req{method: "PATCH", path: c.path, bearer: who.bearer, body: `{"` + c.field + `":` + c.set + `}`}); r.Status != http.StatusOK || r.object(t)[c.field] == nil {
+				t.Fatalf("set %s: %s", c.field, r)
+			}
+			r := f.send(t, req{method: "PATCH", path: c.path, bearer: who.bearer, body: clear})
+			if got, ok := r.object(t)[c.field]; r.Status != http.StatusOK || !ok || got != nil {
+				t.Errorf("%s: %s, want 200 with %s null", clear, r, c.field)
+			}
+		}
 	}
 }
 
@@ -348,5 +507,24 @@ func TestBadInputHarness(t *testing.T) {
 				t.Errorf("an accepted write left the snapshot as it was")
 			}
 		})
+	}
+}
+
+// TestWrongMethod: a known path with a method it does not take answers like
+// an unknown endpoint, 404 not_found as a problem document (not net/http's
+// plain-text 405): the contract's code table has no code for 405. These
+// routes are not in the OpenAPI document, so the answer is not checked
+// against it.
+func TestWrongMethod(t *testing.T) {
+	f := newFixture(t, envOptions{network: true})
+	for _, c := range []struct{ method, path string }{
+		{"PUT", "/v1/keys"},
+		{"DELETE", "/v1/settings"},
+		{"PATCH", "/v1/me"},
+		{"POST", "/v1/keys/" + f.devRO.ID},
+		{"GET", "/v1/sessions"},
+	} {
+		r := f.send(t, req{method: c.method, path: c.path, bearer: f.admin.Token, noCheck: true})
+		checkProblem(t, r, http.StatusNotFound, keyward.ENotFound)
 	}
 }

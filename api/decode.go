@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -17,23 +18,62 @@ import (
 // MaxBodyBytes is the contract's largest request body.
 const MaxBodyBytes = 1 << 20
 
-// readBody reads a request body of at most MaxBodyBytes.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+// errTooLarge is the contract's answer to a body over MaxBodyBytes.
+func errTooLarge() error {
+	return keyward.Errorf(keyward.EPayloadTooLarge, "request body is over %d bytes", MaxBodyBytes)
+}
+
+// limitBody bounds the request body before any handler runs, so that a body
+// over MaxBodyBytes is refused on every route, not only where a handler
+// reads it. A declared Content-Length over the limit is refused at once;
+// a known length within it gets a MaxBytesReader (which readBody then reads,
+// so a body-reading route costs no more than before). A body of unknown
+// length (chunked; or a length of 0 with a body, which the server never
+// makes but a caller of ServeHTTP may) is read here, up to one byte over
+// the limit, so that a route that never reads its body cannot act on a
+// request that is too large.
+func limitBody(w http.ResponseWriter, r *http.Request) error {
+	switch {
+	case r.Body == nil || r.Body == http.NoBody:
+		return nil
+	case r.ContentLength > MaxBodyBytes:
+		return errTooLarge()
+	case r.ContentLength > 0:
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		return nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	if err != nil {
+		return keyward.Errorf(keyward.EInvalid, "could not read the request body")
+	}
+	if len(body) > MaxBodyBytes {
+		return errTooLarge()
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return nil
+}
+
+// readBody reads the request body, which limitBody has bounded: every route
+// of the table runs behind it.
+func readBody(r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, keyward.Errorf(keyward.EPayloadTooLarge, "request body is over %d bytes", MaxBodyBytes)
+			return nil, errTooLarge()
 		}
 		return nil, keyward.Errorf(keyward.EInvalid, "could not read the request body")
 	}
 	return body, nil
 }
 
+// jsonSpace is JSON's whitespace (RFC 8259, section 2).
+const jsonSpace = " \t\r\n"
+
 // decodeJSON reads one JSON object into v, refusing unknown fields, wrong
 // types and trailing data with a message that names the problem.
 func decodeJSON(body []byte, v any, allowEmpty bool) error {
-	trimmed := bytes.TrimSpace(body)
+	trimmed := bytes.Trim(body, jsonSpace) // not bytes.TrimSpace: U+00A0 is no JSON whitespace
 	if len(trimmed) == 0 {
 		if allowEmpty {
 			return nil
@@ -64,6 +104,9 @@ func jsonError(err error) error {
 	case errors.As(err, &se):
 		return keyward.Errorf(keyward.EInvalid, "malformed JSON at byte %d", se.Offset)
 	case errors.As(err, &te):
+		if te.Field != "" && te.Value == "null" {
+			return keyward.Errorf(keyward.EInvalid, "field %s must not be null (leave it out to keep its value)", te.Field)
+		}
 		if te.Field != "" {
 			return keyward.Errorf(keyward.EInvalid, "field %s must be %s", te.Field, jsonKind(te.Type.String()))
 		}
@@ -114,13 +157,42 @@ func (f *timeField) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// MarshalJSON writes the time back as it was read (with its offset).
+func (f timeField) MarshalJSON() ([]byte, error) { return json.Marshal(f.t.Format(time.RFC3339Nano)) }
+
+// optional is a field that may be absent but not null. encoding/json
+// decodes null into a nil pointer, the same as an absent field, which would
+// let {"name": null} answer 200 having changed nothing; here null is an
+// UnmarshalTypeError, which the decoder gives the field's name.
+type optional[T any] struct {
+	Value *T
+}
+
+func (o *optional[T]) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return &json.UnmarshalTypeError{Value: "null", Type: reflect.TypeFor[T]()}
+	}
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	o.Value = &v
+	return nil
+}
+
+// IsZero and MarshalJSON let a decoded request encode back to what it was
+// decoded from (tagged omitzero: absent stays absent).
+func (o optional[T]) IsZero() bool { return o.Value == nil }
+
+func (o optional[T]) MarshalJSON() ([]byte, error) { return json.Marshal(o.Value) }
+
 // nullableInt remembers whether a field was absent, null or a number.
 type nullableInt struct {
 	keyward.OptionalInt
 }
 
 func (n *nullableInt) UnmarshalJSON(b []byte) error {
-	n.Set = true
+	n.Set, n.Value = true, nil // the last of duplicate members wins, as everywhere in encoding/json
 	if string(b) == "null" {
 		return nil
 	}
@@ -132,13 +204,17 @@ func (n *nullableInt) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+func (n nullableInt) IsZero() bool { return !n.Set }
+
+func (n nullableInt) MarshalJSON() ([]byte, error) { return json.Marshal(n.Value) }
+
 // nullableRateLimit remembers whether rate_limit was absent, null or a limit.
 type nullableRateLimit struct {
 	keyward.OptionalRateLimit
 }
 
 func (n *nullableRateLimit) UnmarshalJSON(b []byte) error {
-	n.Set = true
+	n.Set, n.Value = true, nil // the last of duplicate members wins, as everywhere in encoding/json
 	if string(b) == "null" {
 		return nil
 	}
@@ -151,6 +227,10 @@ func (n *nullableRateLimit) UnmarshalJSON(b []byte) error {
 	n.Value = &v
 	return nil
 }
+
+func (n nullableRateLimit) IsZero() bool { return !n.Set }
+
+func (n nullableRateLimit) MarshalJSON() ([]byte, error) { return json.Marshal(n.Value) }
 
 // query reads a URL query parameter with a bounded length.
 func queryInt(r *http.Request, name string) (int, error) {

@@ -12,12 +12,15 @@ import (
 
 // --- sessions and me
 
+// loginRequest is the body of POST /v1/sessions.
+type loginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	TenantID string `json:"tenant_id"`
+}
+
 func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
-	var in struct {
-		Email    string `json:"email"`
-		Password string `json:"password"`
-		TenantID string `json:"tenant_id"`
-	}
+	var in loginRequest
 	if err := s.decode(w, r, &in, false); err != nil {
 		return err
 	}
@@ -47,9 +50,9 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request, p *keyward.Principal
 	return nil
 }
 
-// decode reads a bounded JSON body into v.
+// decode reads the bounded JSON body into v.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) error {
-	body, err := readBody(w, r)
+	body, err := readBody(r)
 	if err != nil {
 		return err
 	}
@@ -109,12 +112,13 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request, p *keyward.Prin
 	return nil
 }
 
-// userPatchRequest is the body of PATCH /v1/users/{id}.
+// userPatchRequest is the body of PATCH /v1/users/{id}. Every field may be
+// left out, none may be null.
 type userPatchRequest struct {
-	Name     *string   `json:"name"`
-	Roles    *[]string `json:"roles"`
-	Licensed *bool     `json:"licensed"`
-	Password *string   `json:"password"`
+	Name     optional[string]   `json:"name,omitzero"`
+	Roles    optional[[]string] `json:"roles,omitzero"`
+	Licensed optional[bool]     `json:"licensed,omitzero"`
+	Password optional[string]   `json:"password,omitzero"`
 }
 
 func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, p *keyward.Principal) error {
@@ -122,8 +126,8 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, p *keyward.P
 	if err := s.decode(w, r, &in, false); err != nil {
 		return err
 	}
-	u, err := s.svc.UpdateUser(r.Context(), p, r.PathValue("id"), keyward.UserPatch{Name: in.Name, Roles: in.Roles,
-		Licensed: in.Licensed, Password: in.Password})
+	u, err := s.svc.UpdateUser(r.Context(), p, r.PathValue("id"), keyward.UserPatch{Name: in.Name.Value, Roles: in.Roles.Value,
+		Licensed: in.Licensed.Value, Password: in.Password.Value})
 	if err != nil {
 		return err
 	}
@@ -198,11 +202,12 @@ func (s *Server) getKey(w http.ResponseWriter, r *http.Request, p *keyward.Princ
 	return nil
 }
 
-// keyPatchRequest is the body of PATCH /v1/keys/{id}.
+// keyPatchRequest is the body of PATCH /v1/keys/{id}. Every field may be
+// left out; only rate_limit may be null (no limit).
 type keyPatchRequest struct {
-	Name        *string           `json:"name"`
-	Description *string           `json:"description"`
-	RateLimit   nullableRateLimit `json:"rate_limit"`
+	Name        optional[string]  `json:"name,omitzero"`
+	Description optional[string]  `json:"description,omitzero"`
+	RateLimit   nullableRateLimit `json:"rate_limit,omitzero"`
 }
 
 func (s *Server) updateKey(w http.ResponseWriter, r *http.Request, p *keyward.Principal) error {
@@ -210,7 +215,7 @@ func (s *Server) updateKey(w http.ResponseWriter, r *http.Request, p *keyward.Pr
 	if err := s.decode(w, r, &in, false); err != nil {
 		return err
 	}
-	k, err := s.svc.UpdateKey(r.Context(), p, r.PathValue("id"), keyward.KeyPatch{Name: in.Name, Description: in.Description,
+	k, err := s.svc.UpdateKey(r.Context(), p, r.PathValue("id"), keyward.KeyPatch{Name: in.Name.Value, Description: in.Description.Value,
 		RateLimit: in.RateLimit.OptionalRateLimit})
 	if err != nil {
 		return err
@@ -344,14 +349,15 @@ type usageBucketJSON struct {
 
 // --- settings and events
 
-// settingsPatchRequest is the body of PATCH /v1/settings.
+// settingsPatchRequest is the body of PATCH /v1/settings. Every field may
+// be left out; only max_expiration_days may be null (no limit).
 type settingsPatchRequest struct {
-	APIKeysEnabled        *bool       `json:"api_keys_enabled"`
-	MaxExpirationDays     nullableInt `json:"max_expiration_days"`
-	MaxKeysPerUser        *int        `json:"max_keys_per_user"`
-	MaxKeysPerServiceUser *int        `json:"max_keys_per_service_user"`
-	ExpiryNoticeDays      *int        `json:"expiry_notice_days"`
-	KeyPrefix             *string     `json:"key_prefix"`
+	APIKeysEnabled        optional[bool]   `json:"api_keys_enabled,omitzero"`
+	MaxExpirationDays     nullableInt      `json:"max_expiration_days,omitzero"`
+	MaxKeysPerUser        optional[int]    `json:"max_keys_per_user,omitzero"`
+	MaxKeysPerServiceUser optional[int]    `json:"max_keys_per_service_user,omitzero"`
+	ExpiryNoticeDays      optional[int]    `json:"expiry_notice_days,omitzero"`
+	KeyPrefix             optional[string] `json:"key_prefix,omitzero"`
 }
 
 func (s *Server) getSettings(w http.ResponseWriter, r *http.Request, p *keyward.Principal) error {
@@ -368,9 +374,10 @@ func (s *Server) updateSettings(w http.ResponseWriter, r *http.Request, p *keywa
 	if err := s.decode(w, r, &in, false); err != nil {
 		return err
 	}
-	set, err := s.svc.UpdateSettings(r.Context(), p, keyward.SettingsPatch{APIKeysEnabled: in.APIKeysEnabled,
-		MaxExpirationDays: in.MaxExpirationDays.OptionalInt, MaxKeysPerUser: in.MaxKeysPerUser,
-		MaxKeysPerServiceUser: in.MaxKeysPerServiceUser, ExpiryNoticeDays: in.ExpiryNoticeDays, KeyPrefix: in.KeyPrefix})
+	set, err := s.svc.UpdateSettings(r.Context(), p, keyward.SettingsPatch{APIKeysEnabled: in.APIKeysEnabled.Value,
+		MaxExpirationDays: in.MaxExpirationDays.OptionalInt, MaxKeysPerUser: in.MaxKeysPerUser.Value,
+		MaxKeysPerServiceUser: in.MaxKeysPerServiceUser.Value, ExpiryNoticeDays: in.ExpiryNoticeDays.Value,
+		KeyPrefix: in.KeyPrefix.Value})
 	if err != nil {
 		return err
 	}

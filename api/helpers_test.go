@@ -129,7 +129,7 @@ func newEnv(tb testing.TB, o envOptions) *env {
 // req is one request to send.
 type req struct {
 	method, path string
-	body         any    // nil: no body; string or []byte: raw; anything else: JSON
+	body         any    // nil: no body; string or []byte: raw; io.Reader: chunked; anything else: JSON
 	bearer       string // Authorization: Bearer
 	apiKey       string // X-API-Key
 	header       http.Header
@@ -177,6 +177,9 @@ func (q req) build(tb testing.TB, base string) *http.Request {
 		body = strings.NewReader(b)
 	case []byte:
 		body = bytes.NewReader(b)
+	case io.Reader:
+		// Of unknown length: the client sends it chunked.
+		body = b
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {

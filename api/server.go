@@ -44,6 +44,10 @@ type Route struct {
 	// Public routes need no principal.
 	Public  bool
 	handler http.HandlerFunc
+	// forwarded routes answer a gateway about a request it passes on: they
+	// never read the body, which may be the client's upload (Envoy and
+	// Traefik can forward it), so its size is not theirs to judge.
+	forwarded bool
 }
 
 // authedHandler serves a route that needs a principal.
@@ -99,7 +103,7 @@ func New(svc *keyward.Service, opts Options) *Server {
 	authed("GET", "/v1/keys/{id}/usage", s.keyUsage)
 
 	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"} {
-		s.add(Route{Method: m, Pattern: "/v1/auth", Public: true, handler: s.forwardAuth})
+		s.add(Route{Method: m, Pattern: "/v1/auth", Public: true, handler: s.forwardAuth, forwarded: true})
 	}
 
 	authed("GET", "/v1/settings", s.getSettings)
@@ -130,10 +134,25 @@ func New(svc *keyward.Service, opts Options) *Server {
 func (s *Server) add(rt Route) {
 	s.routes = append(s.routes, rt)
 	h := rt.handler
+	if !rt.forwarded {
+		h = s.bounded(h)
+	}
 	if s.metrics != nil {
 		h = s.metrics.instrument(rt.Method+" "+rt.Pattern, h)
 	}
 	s.mux.HandleFunc(rt.Method+" "+rt.Pattern, h)
+}
+
+// bounded refuses a request body over MaxBodyBytes with 413 before h runs
+// (see limitBody), whether or not h reads the body.
+func (s *Server) bounded(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := limitBody(w, r); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		h(w, r)
+	}
 }
 
 // Routes lists the route table, for tests that must cover every route.
