@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -25,6 +26,11 @@ type Options struct {
 	VerifyFailureWindow time.Duration
 	// Metrics, when set, is served at /metrics and counts requests.
 	Metrics *Metrics
+	// TrustedProxies are the addresses of the proxies in front of the server
+	// (load balancers) whose X-Forwarded-For is believed, for events and the
+	// failed-verification limit: see clientIP. Empty (the default) trusts
+	// nobody: the client is the connection's peer and the header is not read.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the HTTP face of a keyward.Service.
@@ -35,6 +41,7 @@ type Server struct {
 	metrics *Metrics
 	mux     *http.ServeMux
 	routes  []Route
+	trusted []netip.Prefix // Options.TrustedProxies, masked and unmapped
 }
 
 // Route is one entry of the route table; the authorization matrix test walks it.
@@ -67,6 +74,16 @@ func New(svc *keyward.Service, opts Options) *Server {
 		window = time.Minute
 	}
 	s.limiter = newFailureLimiter(limit, window)
+	for _, p := range opts.TrustedProxies {
+		if !p.IsValid() {
+			continue
+		}
+		// Client addresses are compared unmapped: ::ffff:10.0.0.0/104 is 10.0.0.0/8.
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
+		s.trusted = append(s.trusted, p.Masked())
+	}
 
 	open := func(method, pattern string, h func(http.ResponseWriter, *http.Request) error) {
 		s.add(Route{Method: method, Pattern: pattern, Public: true, handler: func(w http.ResponseWriter, r *http.Request) {
@@ -168,8 +185,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		id = hex.EncodeToString(b[:])
 	}
 	w.Header().Set("X-Request-Id", id)
-	ctx := context.WithValue(r.Context(), requestIDKey{}, id)
-	ctx = keyward.WithRequestInfo(ctx, keyward.RequestInfo{IP: clientIP(r), UserAgent: r.UserAgent()})
+	ip := s.clientIP(r)
+	ctx := context.WithValue(r.Context(), requestIDKey{}, requestMeta{id: id, ip: ip})
+	ctx = keyward.WithRequestInfo(ctx, keyward.RequestInfo{IP: ip, UserAgent: r.UserAgent()})
 	r = r.WithContext(ctx)
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
@@ -185,7 +203,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.log.LogAttrs(ctx, slog.LevelInfo, "request", slog.String("request_id", id), slog.String("method", r.Method),
 			slog.String("path", r.URL.Path), slog.Int("status", sw.status), slog.Duration("took", time.Since(start)),
-			slog.String("ip", clientIP(r)))
+			slog.String("ip", ip))
 	}()
 	sw.Header().Set("X-Content-Type-Options", "nosniff")
 	s.mux.ServeHTTP(sw, r)
@@ -213,18 +231,123 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 type requestIDKey struct{}
 
+// requestMeta is what ServeHTTP works out once per request.
+type requestMeta struct{ id, ip string }
+
 func requestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	m, _ := ctx.Value(requestIDKey{}).(requestMeta)
+	return m.id
 }
 
-// clientIP is the peer address. Forwarded headers are not trusted here.
+// clientIP is the client address of a request served by ServeHTTP, which
+// works it out once (Server.clientIP).
 func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if m, ok := r.Context().Value(requestIDKey{}).(requestMeta); ok {
+		return m.ip
+	}
+	return peerHost(r.RemoteAddr)
+}
+
+// peerHost is the host of the connection's peer address.
+func peerHost(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		return remoteAddr
 	}
 	return host
+}
+
+// clientIP works out the client's address. Without trusted proxies it is the
+// connection's peer, and no header is read. When the peer is a trusted proxy,
+// X-Forwarded-For (every line of it, each a comma-separated list) is walked
+// from the right, the end the proxies append to: trusted entries are proxies
+// and are skipped, and the first untrusted entry is the client. It and the
+// entries right of it were written by proxies we trust; whatever is further
+// left came from the client itself and is never looked at. When every entry is
+// trusted the leftmost one is the client, and without entries the peer is.
+// An entry that is not an address ("unknown", garbage) stops the walk: the
+// client is the last trusted hop seen (the entry just right of it, or the
+// peer), never the garbage nor anything left of it. Entries may carry a port
+// ("192.0.2.1:4711", "[2001:db8::1]:443"); empty entries are skipped.
+// With trusted proxies, addresses are normalised: IPv4-mapped IPv6 is
+// written as IPv4, zones are dropped, IPv6 is in its canonical form.
+func (s *Server) clientIP(r *http.Request) string {
+	host := peerHost(r.RemoteAddr)
+	if len(s.trusted) == 0 {
+		return host
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil {
+		return host // not an IP address (a Unix socket): nothing to trust
+	}
+	peer = peer.WithZone("").Unmap()
+	if !s.isTrusted(peer) {
+		return addrText(peer, host)
+	}
+	last, lastRaw := peer, host
+	lines := r.Header["X-Forwarded-For"]
+	for i := len(lines) - 1; i >= 0; i-- {
+		for rest := lines[i]; rest != ""; {
+			entry := rest
+			if j := strings.LastIndexByte(rest, ','); j >= 0 {
+				entry, rest = rest[j+1:], rest[:j]
+			} else {
+				rest = ""
+			}
+			if entry = strings.TrimSpace(entry); entry == "" {
+				continue
+			}
+			a, ok := parseForwardedAddr(entry)
+			if !ok {
+				return addrText(last, lastRaw)
+			}
+			if !s.isTrusted(a) {
+				return addrText(a, entry)
+			}
+			last, lastRaw = a, entry
+		}
+	}
+	return addrText(last, lastRaw)
+}
+
+func (s *Server) isTrusted(a netip.Addr) bool {
+	for _, p := range s.trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseForwardedAddr reads one X-Forwarded-For entry: an address, with or
+// without a port, IPv6 with or without brackets; unmapped and without zone.
+func parseForwardedAddr(entry string) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(entry)
+	if err != nil {
+		if n := len(entry); n > 2 && entry[0] == '[' && entry[n-1] == ']' {
+			a, err = netip.ParseAddr(entry[1 : n-1])
+		} else {
+			var ap netip.AddrPort
+			if ap, err = netip.ParseAddrPort(entry); err == nil {
+				a = ap.Addr()
+			}
+		}
+		if err != nil {
+			return netip.Addr{}, false
+		}
+	}
+	return a.WithZone("").Unmap(), true
+}
+
+// addrText is a's canonical text: raw itself when raw already is it, so that
+// the common case does not allocate.
+func addrText(a netip.Addr, raw string) string {
+	var buf [64]byte
+	b := a.AppendTo(buf[:0])
+	if string(b) == raw {
+		return raw
+	}
+	return string(b)
 }
 
 // credential reads a key or session token from the headers only: never from

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +30,9 @@ type Main struct {
 	Redis      string // redis://… shares per-key rate limits across nodes; "" limits on each node alone
 	PepperFile string
 	Logger     *slog.Logger
+	// TrustedProxies lists the proxies (comma-separated CIDRs or addresses)
+	// whose X-Forwarded-For is believed; "" trusts nobody.
+	TrustedProxies string
 
 	// Tuning, mostly for tests; zero values get production defaults.
 	Now                func() time.Time
@@ -63,6 +68,10 @@ func (m *Main) Run(ctx context.Context) error {
 		m.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
 	}
 	driver, addr, err := parseDB(m.DB)
+	if err != nil {
+		return err
+	}
+	trusted, err := parseTrustedProxies(m.TrustedProxies)
 	if err != nil {
 		return err
 	}
@@ -107,7 +116,8 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Service = svc
 	metrics := api.NewMetrics()
 	metrics.Register(m.Cache.Collectors()...)
-	srv := api.New(m.Service, api.Options{Logger: m.Logger, Metrics: metrics, VerifyFailureLimit: m.VerifyFailureLimit})
+	srv := api.New(m.Service, api.Options{Logger: m.Logger, Metrics: metrics, VerifyFailureLimit: m.VerifyFailureLimit,
+		TrustedProxies: trusted})
 
 	if m.listener, err = net.Listen("tcp", m.Addr); err != nil {
 		m.usage.Close(ctx)
@@ -237,6 +247,27 @@ func openStore(ctx context.Context, driver, addr string) (keyward.Store, error) 
 	return nil, fmt.Errorf("the %s store is not available in this build yet; use sqlite:PATH", driver)
 }
 
+// parseTrustedProxies reads --trusted-proxies: CIDRs or single addresses,
+// comma-separated ("127.0.0.1,10.0.0.0/8").
+func parseTrustedProxies(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range strings.Split(list, ",") {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil || a.Zone() != "" {
+				return nil, fmt.Errorf("--trusted-proxies: %q is neither an IP address nor a CIDR (like 10.0.0.0/8)", v)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr)
 	m := &Main{}
@@ -245,6 +276,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&m.Redis, "redis", "", "redis://… shares per-key rate limits across nodes; without it each node limits on its own")
 	fs.StringVar(&m.PepperFile, "pepper-file", "", "file holding the server pepper (default: KEYWARD_PEPPER, else generated in the SQLite data folder)")
 	fs.IntVar(&m.VerifyFailureLimit, "verify-failure-limit", 100, "failed verifications per client address per minute before 429")
+	fs.StringVar(&m.TrustedProxies, "trusted-proxies", "", "proxies (comma-separated CIDRs or addresses) whose X-Forwarded-For is believed for the client address; default nobody")
 	fs.DurationVar(&m.UsageInterval, "usage-interval", usage.DefaultInterval, "how often last-used times are written to the database (keep it at most 10s)")
 	logFormat := fs.String("log-format", "json", "log format: json or text")
 	if err := fs.Parse(args); err != nil {
