@@ -18,6 +18,11 @@ type Store interface {
 	Update(ctx context.Context, fn func(Tx) error) error
 	// View runs fn in a read-only transaction over one consistent snapshot.
 	View(ctx context.Context, fn func(Tx) error) error
+	// KeyForVerify finds a key of any tenant by the digest of its secret,
+	// with its tenant's settings, in one read: the hot path's way to the
+	// store (a cache's fill), so it is one statement where the store can.
+	// An unknown digest is ENotFound.
+	KeyForVerify(ctx context.Context, hash []byte) (*Key, *Settings, error)
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
 	Close() error

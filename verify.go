@@ -97,21 +97,7 @@ type storeResolver struct{ store Store }
 func (storeResolver) Cached([32]byte, time.Time) (*Key, *Settings, bool) { return nil, nil, false }
 
 func (r storeResolver) Resolve(ctx context.Context, d [32]byte, _ time.Time) (*Key, *Settings, error) {
-	var k *Key
-	var set *Settings
-	err := r.store.View(ctx, func(tx Tx) error {
-		var err error
-		if k, err = tx.KeyByHash(ctx, d[:]); err != nil {
-			return err
-		}
-		t, err := tx.TenantByID(ctx, k.TenantID)
-		if err != nil {
-			return err
-		}
-		set = &t.Settings
-		return nil
-	})
-	return k, set, err
+	return r.store.KeyForVerify(ctx, d[:])
 }
 
 // resolve looks a presented secret up. A malformed secret or a bad checksum

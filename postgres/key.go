@@ -35,6 +35,10 @@ const (
 		(SELECT kind FROM users WHERE users.id = keys.owner_id)`
 	qKeyByID   = `SELECT ` + keyColumns + ` FROM ` + keyJoin + ` WHERE k.tenant_id = $1 AND k.id = $2`
 	qKeyByHash = `SELECT ` + keyColumns + ` FROM ` + keyJoin + ` WHERE k.hash = $1`
+	// qKeyForVerify is KeyByHash and the tenant's settings in one statement.
+	qKeyForVerify = `SELECT ` + keyColumns + `, t.api_keys_enabled, t.max_expiration_days,
+		t.max_keys_per_user, t.max_keys_per_service_user, t.expiry_notice_days, t.key_prefix
+		FROM ` + keyJoin + ` JOIN tenants t ON t.id = k.tenant_id WHERE k.hash = $1`
 	qOwnerKeys = `SELECT ` + keyColumns + ` FROM ` + keyJoin + ` WHERE k.tenant_id = $1 AND k.owner_id = $2
 		ORDER BY k.created_at, k.id`
 	qUpdateKey = `UPDATE keys SET name = @name, description = @description, role = @role,
@@ -104,6 +108,30 @@ func (t *tx) KeyByID(ctx context.Context, tenantID, id string) (*keyward.Key, er
 		return oneKey(t.tx.QueryRow(ctx, qKeyByID+` FOR UPDATE OF k`, tenantID, id))
 	}
 	return oneKey(t.tx.QueryRow(ctx, qKeyByID, tenantID, id))
+}
+
+// KeyForVerify is one statement on a pooled connection, outside any
+// explicit transaction: a single SELECT reads one snapshot.
+func (db *DB) KeyForVerify(ctx context.Context, hash []byte) (*keyward.Key, *keyward.Settings, error) {
+	var (
+		set                         keyward.Settings
+		maxDays                     *int32
+		perUser, perService, notice int32
+	)
+	k, err := scanKey(db.pool.QueryRow(ctx, qKeyForVerify, hash), &set.APIKeysEnabled, &maxDays,
+		&perUser, &perService, &notice, &set.KeyPrefix)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, keyward.Errorf(keyward.ENotFound, "key not found")
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	set.MaxKeysPerUser, set.MaxKeysPerServiceUser, set.ExpiryNoticeDays = int(perUser), int(perService), int(notice)
+	if maxDays != nil {
+		d := int(*maxDays)
+		set.MaxExpirationDays = &d
+	}
+	return k, &set, nil
 }
 
 func (t *tx) KeyByHash(ctx context.Context, hash []byte) (*keyward.Key, error) {

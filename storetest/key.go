@@ -523,3 +523,42 @@ func testExpiryBookkeeping(t *testing.T, s keyward.Store) {
 		t.Errorf("key after MarkExpiryRecorded (-want +got):\n%s", diff)
 	}
 }
+
+// testKeyForVerify checks the hot path's lookup: the key by its digest, of
+// any tenant, with its tenant's current settings, the same as KeyByHash and
+// TenantByID give; an unknown digest is ENotFound.
+func testKeyForVerify(t *testing.T, s keyward.Store) {
+	ctx := context.Background()
+	tn, other := mustTenant(t, s, "Acme"), mustTenant(t, s, "Other")
+	ada := mustUser(t, s, tn.ID, "Ada", "ada@acme.example", keyward.KindUser)
+	zed := mustUser(t, s, other.ID, "Zed", "zed@other.example", keyward.KindSystem)
+	for _, owner := range []*keyward.User{ada, zed} {
+		k := mustKey(t, s, owner, "k of "+owner.Name, func(k *keyward.Key) {
+			k.Scopes, k.RateLimit = []string{"a", "b"}, &keyward.RateLimit{Limit: 5, WindowSeconds: 60}
+		})
+		got, set, err := s.KeyForVerify(ctx, k.Hash)
+		if err != nil {
+			t.Fatalf("KeyForVerify: %v", err)
+		}
+		want := mustGet(t, s, func(ctx context.Context, tx keyward.Tx) (*keyward.Key, error) { return tx.KeyByHash(ctx, k.Hash) })
+		if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+			t.Errorf("KeyForVerify key (-KeyByHash +got):\n%s", diff)
+		}
+		tenant := mustGet(t, s, func(ctx context.Context, tx keyward.Tx) (*keyward.Tenant, error) {
+			return tx.TenantByID(ctx, owner.TenantID)
+		})
+		if diff := cmp.Diff(tenant.Settings, *set); diff != "" {
+			t.Errorf("KeyForVerify settings (-TenantByID +got):\n%s", diff)
+		}
+	}
+	// Settings as they are now, not as they were.
+	changed := keyward.DefaultSettings()
+	changed.APIKeysEnabled, changed.MaxExpirationDays, changed.KeyPrefix = true, ptr(30), "acme"
+	mustUpdate(t, s, func(ctx context.Context, tx keyward.Tx) error { return tx.UpdateSettings(ctx, tn.ID, changed) })
+	k := mustKey(t, s, ada, "after")
+	if _, set, err := s.KeyForVerify(ctx, k.Hash); err != nil || !cmp.Equal(*set, changed) {
+		t.Errorf("KeyForVerify after a settings change: %+v, %v; want %+v", set, err, changed)
+	}
+	_, _, err := s.KeyForVerify(ctx, mustHash(t))
+	wantCode(t, "KeyForVerify(unknown)", err, keyward.ENotFound)
+}

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -521,4 +522,68 @@ func testListUsers(t *testing.T, s keyward.Store) {
 		_, err := get(s, func(ctx context.Context, tx keyward.Tx) (*keyward.UserPage, error) { return tx.ListUsers(ctx, f) })
 		wantCode(t, "ListUsers("+name+")", err, keyward.EInvalid)
 	}
+}
+
+// testListKeysTotals checks the total of every kind of list as keys come and
+// go: created, deleted one by one, deleted with their owner, in one tenant
+// and not another, and refused creates that leave nothing behind. A store may
+// keep totals apart from the rows (SQLite counts by trigger); they must agree
+// with the rows.
+func testListKeysTotals(t *testing.T, s keyward.Store) {
+	tn, other := mustTenant(t, s, "Acme"), mustTenant(t, s, "Other")
+	ada := mustUser(t, s, tn.ID, "Ada", "ada@acme.example", keyward.KindUser)
+	bob := mustUser(t, s, tn.ID, "Bob", "bob@acme.example", keyward.KindUser)
+	ci := mustUser(t, s, tn.ID, "CI", "ci@acme.example", keyward.KindSystem)
+	zed := mustUser(t, s, other.ID, "Zed", "zed@other.example", keyward.KindSystem)
+	want := func(step string, all, users, systems, others int) {
+		t.Helper()
+		for _, c := range []struct {
+			tenant, kind string
+			want         int
+		}{{tn.ID, "", all}, {tn.ID, keyward.KindUser, users}, {tn.ID, keyward.KindSystem, systems}, {other.ID, "", others}} {
+			page := mustGet(t, s, func(ctx context.Context, tx keyward.Tx) (*keyward.KeyPage, error) {
+				return tx.ListKeys(ctx, keyward.KeyFilter{TenantID: c.tenant, Type: c.kind, PageSize: 1, Now: now})
+			})
+			if page.Total != c.want {
+				t.Errorf("%s: total of tenant %s, type %q: %d, want %d", step, c.tenant, c.kind, page.Total, c.want)
+			}
+		}
+	}
+	want("empty", 0, 0, 0, 0)
+	a1, _ := mustKey(t, s, ada, "a1"), mustKey(t, s, ada, "a2")
+	b1 := mustKey(t, s, bob, "b1")
+	for i := range 3 {
+		mustKey(t, s, ci, "ci"+string(rune('0'+i)))
+	}
+	mustKey(t, s, zed, "z1")
+	want("created", 6, 3, 3, 1)
+
+	// A refused create (a duplicate secret) and a rolled-back one count nothing.
+	dup := newKey(t, ada, "dup")
+	dup.Hash = a1.Hash
+	err := update(s, func(ctx context.Context, tx keyward.Tx) error { return tx.CreateKey(ctx, dup) })
+	wantCode(t, "CreateKey(duplicate secret)", err, keyward.EConflict)
+	errRollback := errors.New("roll back")
+	if err := update(s, func(ctx context.Context, tx keyward.Tx) error {
+		if err := tx.CreateKey(ctx, newKey(t, bob, "rolled back")); err != nil {
+			return err
+		}
+		return errRollback
+	}); !errors.Is(err, errRollback) {
+		t.Fatalf("rolled-back create: %v", err)
+	}
+	want("refused and rolled back", 6, 3, 3, 1)
+
+	// Revocation keeps a key in the lists; deletion takes it out.
+	mustUpdate(t, s, func(ctx context.Context, tx keyward.Tx) error {
+		_, err := tx.RevokeKeys(ctx, keyward.RevokeSpec{TenantID: tn.ID, At: now})
+		return err
+	})
+	want("revoked", 6, 3, 3, 1)
+	mustUpdate(t, s, func(ctx context.Context, tx keyward.Tx) error { return tx.DeleteKey(ctx, tn.ID, b1.ID) })
+	want("one deleted", 5, 2, 3, 1)
+	mustUpdate(t, s, func(ctx context.Context, tx keyward.Tx) error { return tx.DeleteUser(ctx, tn.ID, ci.ID) })
+	want("a system user deleted with its keys", 2, 2, 0, 1)
+	mustUpdate(t, s, func(ctx context.Context, tx keyward.Tx) error { return tx.DeleteUser(ctx, tn.ID, ada.ID) })
+	want("a person deleted with their keys", 0, 0, 0, 1)
 }

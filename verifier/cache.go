@@ -188,15 +188,7 @@ func (c *Cache) Resolve(ctx context.Context, d [32]byte, now time.Time) (*keywar
 // unless an invalidation happened since the fill began.
 func (c *Cache) fill(ctx context.Context, sh *shard, d [32]byte, now int64) (*keyward.Key, *keyward.Settings, error) {
 	g := c.gen.Load()
-	var k *keyward.Key
-	var t *keyward.Tenant
-	err := c.store.View(ctx, func(tx keyward.Tx) (err error) {
-		if k, err = tx.KeyByHash(ctx, d[:]); err != nil {
-			return err
-		}
-		t, err = tx.TenantByID(ctx, k.TenantID)
-		return err
-	})
+	k, set, err := c.store.KeyForVerify(ctx, d[:])
 	if keyward.IsCode(err, keyward.ENotFound) {
 		sh.mu.Lock()
 		if c.keeps(g) {
@@ -208,7 +200,7 @@ func (c *Cache) fill(ctx context.Context, sh *shard, d [32]byte, now int64) (*ke
 	if err != nil {
 		return nil, nil, err
 	}
-	ts := c.tenantState(t, g)
+	ts := c.tenantState(k.TenantID, set, g)
 	if len(k.Hash) != len(d) || [32]byte(k.Hash) != d {
 		// Not the key asked for: answer it uncached, and let the service's
 		// comparison of the digests refuse it.
@@ -333,16 +325,16 @@ func (c *Cache) keeps(g uint64) bool { return c.gen.Load() == g && !c.suspended.
 
 // tenantState shares one settings snapshot among a tenant's entries. A
 // snapshot read before the latest invalidation is never shared.
-func (c *Cache) tenantState(t *keyward.Tenant, g uint64) *tenantState {
+func (c *Cache) tenantState(tenantID string, set *keyward.Settings, g uint64) *tenantState {
 	c.tenMu.Lock()
 	defer c.tenMu.Unlock()
-	ts := c.tenants[t.ID]
+	ts := c.tenants[tenantID]
 	if ts != nil && !ts.stale.Load() {
 		return ts
 	}
-	ts = &tenantState{settings: t.Settings}
+	ts = &tenantState{settings: *set}
 	if c.keeps(g) {
-		c.tenants[t.ID] = ts
+		c.tenants[tenantID] = ts
 	} else {
 		ts.stale.Store(true) // usable for this one answer, never cached
 	}

@@ -43,32 +43,23 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 // probeStore is the real store with two additions for tests: it counts the
-// key lookups that reach it, and it can hold a read transaction open for a
-// random while right after the key was read, which is where a fill is most
-// exposed to a concurrent change (it has read the old row and not yet
-// installed it).
+// key lookups that reach it (KeyForVerify, the cache's one way to the
+// store), and it can pause for a random while right after the key was read,
+// which is where a fill is most exposed to a concurrent change (it has read
+// the old row and not yet installed it).
 type probeStore struct {
 	keyward.Store
 	lookups  atomic.Int64
 	maxDelay atomic.Int64 // nanoseconds; 0: no delay
 }
 
-func (s *probeStore) View(ctx context.Context, fn func(keyward.Tx) error) error {
-	return s.Store.View(ctx, func(tx keyward.Tx) error { return fn(probeTx{tx, s}) })
-}
-
-type probeTx struct {
-	keyward.Tx
-	s *probeStore
-}
-
-func (t probeTx) KeyByHash(ctx context.Context, hash []byte) (*keyward.Key, error) {
-	t.s.lookups.Add(1)
-	k, err := t.Tx.KeyByHash(ctx, hash)
-	if d := t.s.maxDelay.Load(); d > 0 {
+func (s *probeStore) KeyForVerify(ctx context.Context, hash []byte) (*keyward.Key, *keyward.Settings, error) {
+	s.lookups.Add(1)
+	k, set, err := s.Store.KeyForVerify(ctx, hash)
+	if d := s.maxDelay.Load(); d > 0 {
 		jitter(time.Duration(d))
 	}
-	return k, err
+	return k, set, err
 }
 
 // jitter waits for nothing in particular: a random pause of up to max, a
