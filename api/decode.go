@@ -58,13 +58,18 @@ func limitBody(w http.ResponseWriter, r *http.Request) error {
 func readBody(r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, errTooLarge()
-		}
-		return nil, keyward.Errorf(keyward.EInvalid, "could not read the request body")
+		return nil, bodyReadError(err)
 	}
 	return body, nil
+}
+
+// bodyReadError is the refusal for a body that could not be read.
+func bodyReadError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return errTooLarge()
+	}
+	return keyward.Errorf(keyward.EInvalid, "could not read the request body")
 }
 
 // jsonSpace is JSON's whitespace (RFC 8259, section 2).

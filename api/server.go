@@ -201,7 +201,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				writeProblem(sw, problemFor(r, s.log, keyward.Errorf(keyward.EInternal, "panic")))
 			}
 		}
-		s.log.LogAttrs(ctx, slog.LevelInfo, "request", slog.String("request_id", id), slog.String("method", r.Method),
+		// Verifications, the hot path, are logged at debug level (their
+		// counts are on /metrics); every other request, and any 5xx, at info.
+		level := slog.LevelInfo
+		if (r.URL.Path == "/v1/keys/verify" || r.URL.Path == "/v1/auth") && sw.status < 500 {
+			level = slog.LevelDebug
+		}
+		s.log.LogAttrs(ctx, level, "request", slog.String("request_id", id), slog.String("method", r.Method),
 			slog.String("path", r.URL.Path), slog.Int("status", sw.status), slog.Duration("took", time.Since(start)),
 			slog.String("ip", ip))
 	}()
