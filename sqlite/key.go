@@ -312,12 +312,12 @@ var statusWhere = map[string]string{
 }
 
 // keyWhere is the WHERE clause of a key filter (without paging), over keys k
-// or, when joinUser, over keyJoin.
+// alone: the owner's kind is on the key, and owners that match a search are
+// found in a subquery.
 type keyWhere struct {
-	where    []string
-	args     []any
-	joinUser bool // the clause reads the owner
-	usesNow  bool // the clause reads :now
+	where   []string
+	args    []any
+	usesNow bool // the clause reads :now
 	// counted: the filter is the tenant and at most the owner type, whose
 	// totals the key_totals table keeps.
 	counted bool
@@ -345,10 +345,12 @@ func newKeyWhere(f keyward.KeyFilter) (*keyWhere, error) {
 		w.usesNow = true
 	}
 	if f.Q != "" {
+		// The owners that match are found once, in the tenant's users,
+		// rather than by joining every key to its owner.
 		w.where = append(w.where, `(k.name LIKE :q ESCAPE '\' OR k.id LIKE :q ESCAPE '\'
-			OR u.name LIKE :q ESCAPE '\' OR u.email LIKE :q ESCAPE '\')`)
+			OR k.owner_id IN (SELECT id FROM users WHERE tenant_id = :tenant
+				AND (name LIKE :q ESCAPE '\' OR email LIKE :q ESCAPE '\')))`)
 		w.args = append(w.args, sql.Named("q", likePattern(f.Q)))
-		w.joinUser = true
 	}
 	if w.usesNow {
 		w.args = append(w.args, sql.Named("now", micros(f.Now)))
@@ -366,12 +368,8 @@ func (t *tx) keyTotal(ctx context.Context, w *keyWhere) (int, error) {
 		}
 		return n, nil
 	}
-	from := "keys k"
-	if w.joinUser {
-		from = keyJoin
-	}
 	var n int
-	if err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM `+from+` WHERE `+
+	if err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM keys k WHERE `+
 		strings.Join(w.where, " AND "), w.args...).Scan(&n); err != nil {
 		return 0, wrap("count keys", err)
 	}
