@@ -96,7 +96,30 @@ func fold(s string) string {
 // lower(column) LIKE ... ESCAPE '\' clause.
 func likePattern(q string) string {
 	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	if !isASCII(q) {
+		return "%" + strings.ToLower(r.Replace(q)) + "%" // see lowered
+	}
 	return "%" + fold(r.Replace(q)) + "%"
+}
+
+// lowered is how a search reads a column: lower() under the column's own
+// collation ("C": ASCII letters only, exact for an ASCII search), or, for a
+// search with other letters, under the database's default collation, so that
+// "émile" finds "Émile" where the database's locale knows its letters.
+func lowered(col, q string) string {
+	if isASCII(q) {
+		return "lower(" + col + ")"
+	}
+	return `lower(` + col + ` COLLATE "default")`
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // pageSize is the caller's validated page size, or the contract's default.

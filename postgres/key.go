@@ -337,8 +337,9 @@ func newKeyWhere(f keyward.KeyFilter) (*keyWhere, error) {
 		w.args["now"] = micros(f.Now)
 	}
 	if f.Q != "" {
-		w.where = append(w.where, `(lower(k.name) LIKE @q ESCAPE '\' OR lower(k.id) LIKE @q ESCAPE '\'
-			OR lower(u.name) LIKE @q ESCAPE '\' OR lower(u.email) LIKE @q ESCAPE '\')`)
+		c := func(col string) string { return lowered(col, f.Q) }
+		w.where = append(w.where, `(`+c("k.name")+` LIKE @q ESCAPE '\' OR `+c("k.id")+` LIKE @q ESCAPE '\'
+			OR `+c("u.name")+` LIKE @q ESCAPE '\' OR `+c("u.email")+` LIKE @q ESCAPE '\')`)
 		w.args["q"] = likePattern(f.Q)
 		w.joinUser = true
 	}

@@ -127,8 +127,9 @@ func (t *tx) ListUsers(ctx context.Context, f keyward.UserFilter) (*keyward.User
 		args["kind"] = f.Kind
 	}
 	if f.Q != "" {
-		where = append(where, `(lower(u.name) LIKE @q ESCAPE '\' OR lower(u.email) LIKE @q ESCAPE '\'
-			OR lower(u.id) LIKE @q ESCAPE '\')`)
+		c := func(col string) string { return lowered(col, f.Q) }
+		where = append(where, `(`+c("u.name")+` LIKE @q ESCAPE '\' OR `+c("u.email")+` LIKE @q ESCAPE '\'
+			OR `+c("u.id")+` LIKE @q ESCAPE '\')`)
 		args["q"] = likePattern(f.Q)
 	}
 	page := &keyward.UserPage{}

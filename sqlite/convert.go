@@ -2,10 +2,14 @@ package sqlite
 
 import (
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"modernc.org/sqlite"
 
 	"github.com/keyward/keyward"
 )
@@ -141,7 +145,41 @@ func mustChange(op string, res sql.Result, notFound string) error {
 // likePattern matches q as a substring in a LIKE ... ESCAPE '\' clause.
 func likePattern(q string) string {
 	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	if !isASCII(q) {
+		q = strings.ToLower(q) // compared with kw_lower(column): see searched
+	}
 	return "%" + r.Replace(q) + "%"
+}
+
+// searched is how a search reads a column. SQLite's LIKE folds ASCII letters
+// only, which is exact for an ASCII search; for any other, both sides are
+// lowered by Go's Unicode rules (kw_lower), so that "émile" finds "Émile".
+func searched(col, q string) string {
+	if isASCII(q) {
+		return col
+	}
+	return "kw_lower(" + col + ")"
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+func init() {
+	sqlite.MustRegisterDeterministicScalarFunction("kw_lower", 1, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		switch v := args[0].(type) {
+		case string:
+			return strings.ToLower(v), nil
+		case []byte:
+			return strings.ToLower(string(v)), nil
+		}
+		return args[0], nil
+	})
 }
 
 // pageSize is the caller's validated page size, or the contract's default.

@@ -347,9 +347,10 @@ func newKeyWhere(f keyward.KeyFilter) (*keyWhere, error) {
 	if f.Q != "" {
 		// The owners that match are found once, in the tenant's users,
 		// rather than by joining every key to its owner.
-		w.where = append(w.where, `(k.name LIKE :q ESCAPE '\' OR k.id LIKE :q ESCAPE '\'
+		c := func(col string) string { return searched(col, f.Q) }
+		w.where = append(w.where, `(`+c("k.name")+` LIKE :q ESCAPE '\' OR `+c("k.id")+` LIKE :q ESCAPE '\'
 			OR k.owner_id IN (SELECT id FROM users WHERE tenant_id = :tenant
-				AND (name LIKE :q ESCAPE '\' OR email LIKE :q ESCAPE '\')))`)
+				AND (`+c("name")+` LIKE :q ESCAPE '\' OR `+c("email")+` LIKE :q ESCAPE '\')))`)
 		w.args = append(w.args, sql.Named("q", likePattern(f.Q)))
 	}
 	if w.usesNow {

@@ -125,7 +125,8 @@ func (t *tx) ListUsers(ctx context.Context, f keyward.UserFilter) (*keyward.User
 		args = append(args, sql.Named("kind", f.Kind))
 	}
 	if f.Q != "" {
-		where = append(where, `(u.name LIKE :q ESCAPE '\' OR u.email LIKE :q ESCAPE '\' OR u.id LIKE :q ESCAPE '\')`)
+		c := func(col string) string { return searched(col, f.Q) }
+		where = append(where, `(`+c("u.name")+` LIKE :q ESCAPE '\' OR `+c("u.email")+` LIKE :q ESCAPE '\' OR `+c("u.id")+` LIKE :q ESCAPE '\')`)
 		args = append(args, sql.Named("q", likePattern(f.Q)))
 	}
 	page := &keyward.UserPage{}

@@ -587,3 +587,44 @@ func testListKeysTotals(t *testing.T, s keyward.Store) {
 	mustUpdate(t, s, func(ctx context.Context, tx keyward.Tx) error { return tx.DeleteUser(ctx, tn.ID, ada.ID) })
 	want("a person deleted with their keys", 0, 0, 0, 1)
 }
+
+// testListKeysUnicodeSearch: the contract's search is case-insensitive for
+// every letter, not ASCII letters only, in key names and owners alike; an
+// ASCII search still finds names with other letters around it.
+func testListKeysUnicodeSearch(t *testing.T, s keyward.Store) {
+	tn := mustTenant(t, s, "Acme")
+	zoe := mustUser(t, s, tn.ID, "Zoë Ärger", "zoë@acme.example", keyward.KindUser)
+	ada := mustUser(t, s, tn.ID, "Ada", "ada@acme.example", keyward.KindUser)
+	emile := mustKey(t, s, ada, "Émile ÜBER key")
+	zk := mustKey(t, s, zoe, "plain")
+	mustKey(t, s, ada, "unrelated")
+	for _, c := range []struct {
+		q    string
+		want []string
+	}{
+		{"émile", []string{emile.ID}},
+		{"ÉMILE", []string{emile.ID}},
+		{"über", []string{emile.ID}},
+		{"mile", []string{emile.ID}},
+		{"ZOË", []string{zk.ID}},
+		{"ärger", []string{zk.ID}},
+		{"zoë@acme", []string{zk.ID}},
+	} {
+		page := mustGet(t, s, func(ctx context.Context, tx keyward.Tx) (*keyward.KeyPage, error) {
+			return tx.ListKeys(ctx, keyward.KeyFilter{TenantID: tn.ID, Q: c.q, Sort: "name", PageSize: 50, Now: now})
+		})
+		var got []string
+		for _, k := range page.Keys {
+			got = append(got, k.ID)
+		}
+		if !slices.Equal(got, c.want) || page.Total != len(c.want) {
+			t.Errorf("q=%q: keys %v (total %d), want %v", c.q, got, page.Total, c.want)
+		}
+	}
+	users := mustGet(t, s, func(ctx context.Context, tx keyward.Tx) (*keyward.UserPage, error) {
+		return tx.ListUsers(ctx, keyward.UserFilter{TenantID: tn.ID, Q: "ZOË", PageSize: 50})
+	})
+	if users.Total != 1 || users.Users[0].ID != zoe.ID {
+		t.Errorf("users q=ZOË: %d users, want Zoë", users.Total)
+	}
+}

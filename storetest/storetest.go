@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) keyward.Store) {
 		{"ListKeysFilter", testListKeysFilter},
 		{"ListKeysPageTokens", testListKeysPageTokens},
 		{"ListKeysTotals", testListKeysTotals},
+		{"ListKeysUnicodeSearch", testListKeysUnicodeSearch},
 		{"Events", testEvents},
 		{"ListEvents", testListEvents},
 		{"UpdateRollsBack", testUpdateRollsBack},
