@@ -27,9 +27,11 @@ const (
 	ownerColumns = `(SELECT name FROM users WHERE users.id = keys.owner_id),
 	(SELECT email FROM users WHERE users.id = keys.owner_id),
 	(SELECT kind FROM users WHERE users.id = keys.owner_id)`
-	keyReturning = `id, tenant_id, name, description, owner_id, role, scopes, meta,
+	// keyReturningBare is keyColumns for a RETURNING clause with the owner's
+	// kind but an empty name and email, for the caller to fill.
+	keyReturningBare = `id, tenant_id, name, description, owner_id, role, scopes, meta,
 	hash, start, disabled, created_at, updated_at, expires_at, last_used_at,
-	revoked_at, revoked_by, revoke_reason, rate_limit, rate_window, ` + ownerColumns
+	revoked_at, revoked_by, revoke_reason, rate_limit, rate_window, '', '', owner_kind`
 )
 
 var (
@@ -62,11 +64,19 @@ var (
 	qKeyTotal      = readQuery(`SELECT coalesce(sum(n), 0) FROM key_totals WHERE tenant_id = ?1 AND (?2 = '' OR kind = ?2)`)
 	qCountLiveKeys = readQuery(`SELECT count(*) FROM keys WHERE tenant_id = ? AND owner_id = ?
 		AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`)
+	// qRevokeKeys and qRevokeKeysOfType return each key without its owner's
+	// name and email (three subqueries a row would cost more than the
+	// update): RevokeKeys reads each owner once.
 	qRevokeKeys = writeQuery(`UPDATE keys SET revoked_at = :at, revoked_by = :by,
 		revoke_reason = :reason, updated_at = :at
 		WHERE tenant_id = :tenant AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > :at)
-		AND (:type = '' OR owner_id IN (SELECT id FROM users WHERE tenant_id = :tenant AND kind = :type))
-		RETURNING ` + keyReturning)
+		RETURNING ` + keyReturningBare)
+	qRevokeKeysOfType = writeQuery(`UPDATE keys SET revoked_at = :at, revoked_by = :by,
+		revoke_reason = :reason, updated_at = :at
+		WHERE tenant_id = :tenant AND owner_kind = :type
+		AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > :at)
+		RETURNING ` + keyReturningBare)
+	qOwnerNames = writeQuery(`SELECT name, email FROM users WHERE tenant_id = ? AND id = ?`)
 	// Only forward: a row whose last_used_at is already later is not written.
 	qTouchKey = writeQuery(`UPDATE keys SET last_used_at = ?
 		WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`)
@@ -217,15 +227,31 @@ func (t *tx) RevokeKeys(ctx context.Context, r keyward.RevokeSpec) ([]*keyward.K
 	if r.By != "" {
 		by = r.By
 	}
-	rows, err := t.query(ctx, qRevokeKeys, sql.Named("at", micros(r.At)), sql.Named("by", by),
-		sql.Named("reason", nullString(r.Reason)), sql.Named("tenant", r.TenantID),
-		sql.Named("type", r.Type))
+	args := []any{sql.Named("at", micros(r.At)), sql.Named("by", by),
+		sql.Named("reason", nullString(r.Reason)), sql.Named("tenant", r.TenantID)}
+	q := qRevokeKeys
+	if r.Type != "" {
+		q, args = qRevokeKeysOfType, append(args, sql.Named("type", r.Type))
+	}
+	rows, err := t.query(ctx, q, args...)
 	if err != nil {
 		return nil, wrap("revoke keys", err)
 	}
 	keys, err := collect(rows, "revoke keys", scanOneKey)
 	if err != nil {
 		return nil, err
+	}
+	type names struct{ name, email string }
+	owners := map[string]names{}
+	for _, k := range keys {
+		n, ok := owners[k.OwnerID]
+		if !ok {
+			if err := t.queryRow(ctx, qOwnerNames, k.TenantID, k.OwnerID).Scan(&n.name, &n.email); err != nil {
+				return nil, wrap("revoke keys: read owner", err)
+			}
+			owners[k.OwnerID] = n
+		}
+		k.OwnerName, k.OwnerEmail = n.name, n.email
 	}
 	slices.SortFunc(keys, func(a, b *keyward.Key) int { return strings.Compare(a.ID, b.ID) })
 	return keys, nil
@@ -461,7 +487,7 @@ func (t *tx) ListKeys(ctx context.Context, f keyward.KeyFilter) (*keyward.KeyPag
 
 func scanOneKey(row scanner) (*keyward.Key, error) { return scanKey(row) }
 
-// scanKey reads one row of keyColumns (or keyReturning), then any extra
+// scanKey reads one row of keyColumns (or keyReturningBare), then any extra
 // columns into extra. It returns sql.ErrNoRows unwrapped.
 func scanKey(row scanner, extra ...any) (*keyward.Key, error) {
 	var (

@@ -124,6 +124,11 @@ func dsn(path string, write bool) string {
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(ON)")
 	if write {
+		// The writer's page cache holds a transaction's dirty pages; past it
+		// SQLite spills them to the WAL mid-transaction and reads them back.
+		// The default (2 MiB) made a revocation of 100,000 keys, with an event
+		// each, mostly system calls; 64 MiB holds such a transaction.
+		q.Add("_pragma", "cache_size(-65536)")
 		q.Set("_txlock", "immediate")
 	} else {
 		q.Set("mode", "ro")
