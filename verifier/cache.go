@@ -57,7 +57,6 @@ type Cache struct {
 	maxAge int64 // nanoseconds
 	negTTL int64
 	maxNeg int       // per shard
-	start  time.Time // ages are measured from here, on the callers' clock
 
 	gen atomic.Uint64
 	// suspended: changes may go unheard (a lost notification connection),
@@ -113,7 +112,7 @@ var errNotFound = keyward.Errorf(keyward.ENotFound, "key not found")
 // New makes an empty cache over store.
 func New(store keyward.Store, opts Options) *Cache {
 	c := &Cache{store: store, maxAge: int64(opts.MaxAge), negTTL: int64(opts.NegativeTTL),
-		start: time.Now(), tenants: map[string]*tenantState{}, interned: map[string]string{}}
+		tenants: map[string]*tenantState{}, interned: map[string]string{}}
 	if c.maxAge <= 0 {
 		c.maxAge = int64(DefaultMaxAge)
 	}
@@ -126,8 +125,8 @@ func New(store keyward.Store, opts Options) *Cache {
 	}
 	c.maxNeg = max(1, maxNeg/shardCount)
 	for i := range c.shards {
-		// The callers' clock may stand before start (an injected one):
-		// "never swept" must be earlier than any time they give.
+		// "Never swept" must be earlier than any time a caller gives (an
+		// injected clock may stand anywhere).
 		c.shards[i].absent, c.shards[i].lastSweep = map[[32]byte]int64{}, math.MinInt64/2
 	}
 	return c
@@ -135,9 +134,20 @@ func New(store keyward.Store, opts Options) *Cache {
 
 func (c *Cache) shardOf(d *[32]byte) *shard { return &c.shards[d[0]%shardCount] }
 
-// age is how long ago, at now, something was noted at t (both on the
-// cache's scale, nanoseconds since start).
-func (c *Cache) clock(now time.Time) int64 { return int64(now.Sub(c.start)) }
+// clock is the cache's time scale: the callers' wall clock in Unix
+// nanoseconds, whether or not their time carries a monotonic reading (the
+// service passes both kinds), so that every age is measured on one scale.
+// A wall clock may step: see fresh.
+func (c *Cache) clock(now time.Time) int64 { return now.UnixNano() }
+
+// fresh reports whether something noted at since is younger than ttl at
+// now. An age below zero (the wall clock stepped back, or a caller's clock
+// stands behind the one that noted it) is not fresh: memory is then asked
+// to prove nothing, and the store answers.
+func fresh(now, since, ttl int64) bool {
+	age := now - since
+	return age >= 0 && age < ttl
+}
 
 // Cached answers from memory alone: ok is false when only the store can
 // tell. A nil key with ok means "no such key", remembered. now is the
@@ -157,11 +167,11 @@ func (c *Cache) Cached(d [32]byte, now time.Time) (*keyward.Key, *keyward.Settin
 		absentSince, absent = sh.absent[d]
 	}
 	sh.mu.RUnlock()
-	if e != nil && at-e.filled < c.maxAge && !e.tenant.stale.Load() {
+	if e != nil && fresh(at, e.filled, c.maxAge) && !e.tenant.stale.Load() {
 		sh.hits.Add(1)
 		return &e.key, &e.tenant.settings, true
 	}
-	if absent && at-absentSince < c.negTTL {
+	if absent && fresh(at, absentSince, c.negTTL) {
 		sh.hits.Add(1)
 		return nil, nil, true
 	}
@@ -226,7 +236,7 @@ func (c *Cache) remember(sh *shard, d [32]byte, now int64) {
 		}
 		sh.lastSweep = now
 		for k, at := range sh.absent {
-			if now-at >= c.negTTL {
+			if !fresh(now, at, c.negTTL) {
 				delete(sh.absent, k)
 			}
 		}

@@ -498,3 +498,36 @@ func TestNegativeAnswersAreBounded(t *testing.T) {
 		t.Errorf("after the old answers expired a new one was not remembered (%d lookups)", n)
 	}
 }
+
+// Ages are measured on one scale whatever kind of time the caller passes
+// (with a monotonic reading or without: the service passes both), and an
+// age below zero (the wall clock stepped back) is not fresh: the store
+// answers, so the one-minute net holds whatever the clock does.
+func TestAgesOnOneScale(t *testing.T) {
+	f := newFixture(t, verifier.Options{MaxAge: time.Minute, NegativeTTL: time.Minute})
+	_, secret := f.newKey(t, keyward.KeyInput{Name: "a"})
+	h, err := keyward.NewHasher(testPepper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := h.Digest(secret)
+	ctx := context.Background()
+	base := time.Now()
+	if _, _, err := f.cache.Resolve(ctx, d, base); err != nil { // with a monotonic reading
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		at   time.Time
+		hit  bool
+	}{
+		{"30 s later, no monotonic reading", base.Round(0).Add(30 * time.Second), true},
+		{"30 s later, UTC and truncated", base.UTC().Truncate(time.Microsecond).Add(30 * time.Second), true},
+		{"2 minutes later", base.Add(2 * time.Minute), false},
+		{"an hour before (the clock stepped back)", base.Round(0).Add(-time.Hour), false},
+	} {
+		if _, _, ok := f.cache.Cached(d, c.at); ok != c.hit {
+			t.Errorf("%s: hit %v, want %v", c.name, ok, c.hit)
+		}
+	}
+}
