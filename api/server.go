@@ -201,10 +201,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				writeProblem(sw, problemFor(r, s.log, keyward.Errorf(keyward.EInternal, "panic")))
 			}
 		}
-		// Verifications, the hot path, are logged at debug level (their
-		// counts are on /metrics); every other request, and any 5xx, at info.
+		// Verifications that are answered, the hot path, are logged at debug
+		// level (their counts are on /metrics); a refusal of forward auth, a
+		// throttled address (429), any error, and every other request at
+		// info, so that floods of bad keys stay visible.
 		level := slog.LevelInfo
-		if (r.URL.Path == "/v1/keys/verify" || r.URL.Path == "/v1/auth") && sw.status < 500 {
+		if (r.URL.Path == "/v1/keys/verify" || r.URL.Path == "/v1/auth") && sw.status == http.StatusOK {
 			level = slog.LevelDebug
 		}
 		s.log.LogAttrs(ctx, level, "request", slog.String("request_id", id), slog.String("method", r.Method),

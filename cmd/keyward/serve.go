@@ -279,15 +279,21 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&m.TrustedProxies, "trusted-proxies", "", "proxies (comma-separated CIDRs or addresses) whose X-Forwarded-For is believed for the client address; default nobody")
 	fs.DurationVar(&m.UsageInterval, "usage-interval", usage.DefaultInterval, "how often last-used times are written to the database (keep it at most 10s)")
 	logFormat := fs.String("log-format", "json", "log format: json or text")
+	logLevel := fs.String("log-level", "info", "least level logged: debug (every verification too), info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
 	if err := envDefaults(fs); err != nil {
 		return err
 	}
-	var h slog.Handler = slog.NewJSONHandler(stderr, nil)
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", *logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewJSONHandler(stderr, opts)
 	if *logFormat == "text" {
-		h = slog.NewTextHandler(stderr, nil)
+		h = slog.NewTextHandler(stderr, opts)
 	}
 	m.Logger = slog.New(h)
 	if err := m.Run(ctx); err != nil {

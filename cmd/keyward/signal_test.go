@@ -338,6 +338,7 @@ func TestServeRefusesBadFlags(t *testing.T) {
 	}{
 		{"unknown flag", []string{"serve", "--no-such-flag"}, 2},
 		{"bad interval", []string{"serve", "--usage-interval", "soon"}, 2},
+		{"bad log level", []string{"serve", "--log-level", "chatty", "--addr", "127.0.0.1:0"}, 1},
 		{"bad db", []string{"serve", "--db", "mysql://x", "--addr", "127.0.0.1:0"}, 1},
 		{"short pepper", []string{"serve", "--db", "sqlite:" + filepath.Join(dir, "k.db"), "--pepper-file", writeFile(t, dir, "pepper", "short"), "--addr", "127.0.0.1:0"}, 1},
 		{"unknown command", []string{"serv"}, 2},
