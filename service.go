@@ -17,8 +17,10 @@ type Options struct {
 	Rand           io.Reader        // randomness for secrets and IDs
 	PasswordParams *PasswordParams  // argon2id costs
 	SessionTTL     time.Duration    // lifetime of a login session (default 12h)
-	// OnUse is told of every successful use of a key (verification or API
-	// authentication); the usage recorder batches these into last_used_at.
+	// OnUse is told of every successful use of a key by API authentication,
+	// and of every successful verification when OnVerify is nil (OnVerify,
+	// when set, notes those itself); the usage recorder batches these into
+	// last_used_at.
 	OnUse func(keyID string, at time.Time)
 	// OnChange is told, after commit, of every key whose verification answer
 	// may have changed and of every tenant whose settings changed, so that

@@ -216,8 +216,12 @@ func (s *Service) UpdateUser(ctx context.Context, p *Principal, id string, patch
 		}
 	}
 	now := s.Now()
-	var u *User
+	var (
+		u      *User
+		hashes [][]byte // the user's keys, when their owner's name changes
+	)
 	err := s.store.Update(ctx, func(tx Tx) (err error) {
+		hashes = nil
 		if u, err = tx.UserByID(ctx, p.Tenant.ID, id); err != nil {
 			return err
 		}
@@ -225,6 +229,14 @@ func (s *Service) UpdateUser(ctx context.Context, p *Principal, id string, patch
 		if patch.Name != nil && *patch.Name != u.Name {
 			details["name"] = map[string]any{"from": u.Name, "to": *patch.Name}
 			u.Name = *patch.Name
+			// A cached key shows its owner's name (GET /v1/me).
+			keys, err := tx.OwnerKeys(ctx, p.Tenant.ID, u.ID)
+			if err != nil {
+				return err
+			}
+			for _, k := range keys {
+				hashes = append(hashes, k.Hash)
+			}
 		}
 		if patch.Roles != nil && strings.Join(roles, ",") != strings.Join(u.Roles, ",") {
 			if u.IsAdmin() && !contains(roles, RoleTenantAdmin) {
@@ -258,6 +270,9 @@ func (s *Service) UpdateUser(ctx context.Context, p *Principal, id string, patch
 	})
 	if err != nil {
 		return nil, err
+	}
+	if len(hashes) > 0 {
+		s.onChange(Change{KeyHashes: hashes})
 	}
 	return u, nil
 }

@@ -104,13 +104,14 @@ func likePattern(q string) string {
 
 // lowered is how a search reads a column: lower() under the column's own
 // collation ("C": ASCII letters only, exact for an ASCII search), or, for a
-// search with other letters, under the database's default collation, so that
-// "émile" finds "Émile" where the database's locale knows its letters.
-func lowered(col, q string) string {
+// search with other letters, under fold (DB.fold: ICU's root collation where
+// the server has ICU, else the database's default), so that "émile" finds
+// "Émile".
+func lowered(col, q, fold string) string {
 	if isASCII(q) {
 		return "lower(" + col + ")"
 	}
-	return `lower(` + col + ` COLLATE "default")`
+	return `lower(` + col + ` COLLATE ` + fold + `)`
 }
 
 func isASCII(s string) bool {

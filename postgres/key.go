@@ -317,7 +317,7 @@ type keyWhere struct {
 	joinUser bool // the clause reads the owner
 }
 
-func newKeyWhere(f keyward.KeyFilter) (*keyWhere, error) {
+func newKeyWhere(f keyward.KeyFilter, fold string) (*keyWhere, error) {
 	w := &keyWhere{where: []string{"k.tenant_id = @tenant"}, args: pgx.NamedArgs{"tenant": f.TenantID}}
 	if f.OwnerID != "" {
 		w.where = append(w.where, "k.owner_id = @owner")
@@ -337,7 +337,7 @@ func newKeyWhere(f keyward.KeyFilter) (*keyWhere, error) {
 		w.args["now"] = micros(f.Now)
 	}
 	if f.Q != "" {
-		c := func(col string) string { return lowered(col, f.Q) }
+		c := func(col string) string { return lowered(col, f.Q, fold) }
 		w.where = append(w.where, `(`+c("k.name")+` LIKE @q ESCAPE '\' OR `+c("k.id")+` LIKE @q ESCAPE '\'
 			OR `+c("u.name")+` LIKE @q ESCAPE '\' OR `+c("u.email")+` LIKE @q ESCAPE '\')`)
 		w.args["q"] = likePattern(f.Q)
@@ -371,7 +371,7 @@ func (t *tx) ListKeys(ctx context.Context, f keyward.KeyFilter) (*keyward.KeyPag
 	}
 	fp := keyward.Fingerprint("keys", f.TenantID, f.OwnerID, f.Q, f.Type, f.Status,
 		sortName, strconv.FormatBool(f.Desc))
-	w, err := newKeyWhere(f)
+	w, err := newKeyWhere(f, t.fold)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -31,6 +32,8 @@ func ParseChange(payload string) (keyward.Change, error) {
 		return keyward.Change{}, fmt.Errorf("postgres: bad change payload %q", payload)
 	}
 	switch kind {
+	case "p":
+		return keyward.Change{}, nil // a listener's probe of its own connection: nothing changed
 	case "t":
 		return keyward.Change{TenantID: rest}, nil
 	case "k":
@@ -96,8 +99,12 @@ func (db *DB) Listen(ctx context.Context, l Listening, opts ListenOptions) {
 	l.Suspend()
 	wait := 50 * time.Millisecond
 	for ctx.Err() == nil {
-		err := db.listenOnce(ctx, l, opts, func() { wait = 50 * time.Millisecond })
+		start := time.Now()
+		err := db.listenOnce(ctx, l, opts)
 		l.Suspend()
+		if time.Since(start) > stableListening {
+			wait = 50 * time.Millisecond // it had been working: start the back-off afresh
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -112,9 +119,15 @@ func (db *DB) Listen(ctx context.Context, l Listening, opts ListenOptions) {
 	}
 }
 
-// listenOnce connects, listens and hands changes over until the
-// connection fails or ctx ends.
-func (db *DB) listenOnce(ctx context.Context, l Listening, opts ListenOptions, connected func()) error {
+// stableListening is how long a listening connection must have lasted for
+// the next reconnection to start its back-off afresh: a connection that dies
+// right after LISTEN does not make the node reconnect, and flap its cache,
+// every 50 ms.
+const stableListening = 30 * time.Second
+
+// listenOnce connects, listens, proves that notifications arrive, and hands
+// changes over until the connection fails or ctx ends.
+func (db *DB) listenOnce(ctx context.Context, l Listening, opts ListenOptions) error {
 	cfg := db.pool.Config().ConnConfig.Copy()
 	cfg.RuntimeParams["application_name"] = ListenerName
 	conn, err := pgx.ConnectConfig(ctx, cfg)
@@ -125,10 +138,15 @@ func (db *DB) listenOnce(ctx context.Context, l Listening, opts ListenOptions, c
 	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
 		return err
 	}
+	// LISTEN can succeed where nothing will ever be delivered (a pooler in
+	// transaction mode between the node and PostgreSQL): a probe sent on the
+	// channel must come back before the cache relies on it.
+	if err := probe(ctx, conn, opts.PingTimeout); err != nil {
+		return fmt.Errorf("probe: %w", err)
+	}
 	// From here on every committed change is heard: what memory holds from
 	// before may be stale, and Resume drops it.
 	l.Resume()
-	connected()
 	opts.Logger.Info("cache invalidation: listening for changes", "channel", Channel)
 	if opts.Connected != nil {
 		opts.Connected()
@@ -138,6 +156,8 @@ func (db *DB) listenOnce(ctx context.Context, l Listening, opts ListenOptions, c
 		n, err := conn.WaitForNotification(wctx)
 		cancel()
 		switch {
+		case err == nil && strings.HasPrefix(n.Payload, "p:"):
+			// A probe: ours, or another node's; nothing changed.
 		case err == nil:
 			ch, perr := ParseChange(n.Payload)
 			if perr != nil {
@@ -160,6 +180,31 @@ func (db *DB) listenOnce(ctx context.Context, l Listening, opts ListenOptions, c
 			}
 		default:
 			return err
+		}
+	}
+}
+
+// probe sends a notification on the channel and waits for it to come back on
+// conn. Notifications of changes that arrive meanwhile are not lost to the
+// cache: the cache is still suspended, and resumes from empty.
+func probe(ctx context.Context, conn *pgx.Conn, timeout time.Duration) error {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	payload := "p:" + hex.EncodeToString(b[:])
+	if _, err := conn.Exec(ctx, "SELECT pg_notify($1, $2)", Channel, payload); err != nil {
+		return err
+	}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		n, err := conn.WaitForNotification(pctx)
+		if err != nil {
+			return fmt.Errorf("no notification came back within %v: %w", timeout, err)
+		}
+		if n.Payload == payload {
+			return nil
 		}
 	}
 }

@@ -279,6 +279,25 @@ func TestChangesAreAnnounced(t *testing.T) {
 	})
 	expect("a deletion", hexOf(k2), func() error { return a.svc.DeleteKey(ctx, p, k2.ID) })
 
+	// What a key shows of itself and its owner as the caller's own key.
+	svcUser, err := a.svc.CreateUser(ctx, p, keyward.UserInput{Email: "svc@acme.example", Name: "Svc", Kind: keyward.KindSystem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, v2 := mk("svc one", svcUser.ID), mk("svc two", svcUser.ID)
+	expect("a description", hexOf(v1), func() error {
+		_, err := a.svc.UpdateKey(ctx, p, v1.ID, keyward.KeyPatch{Description: ptr("new words")})
+		return err
+	})
+	expect("the owner's new name", hexOf(v1, v2), func() error {
+		_, err := a.svc.UpdateUser(ctx, p, svcUser.ID, keyward.UserPatch{Name: ptr("Service")})
+		return err
+	})
+	expect("the owner's new roles (nothing a key shows)", nil, func() error {
+		_, err := a.svc.UpdateUser(ctx, p, svcUser.ID, keyward.UserPatch{Licensed: ptr(false)})
+		return err
+	})
+
 	// A system user's keys go with it: the cascade is announced too.
 	sys, err := a.svc.CreateUser(ctx, p, keyward.UserInput{Email: "ci@acme.example", Name: "CI", Kind: keyward.KindSystem})
 	if err != nil {
@@ -297,7 +316,7 @@ func TestChangesAreAnnounced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expect("a bulk revocation", hexOf(append(many, own)...), func() error {
+	expect("a bulk revocation", hexOf(append(many, own, v1, v2)...), func() error {
 		_, err := a.svc.BulkRevoke(ctx, p, keyward.BulkRevokeInput{All: true})
 		return err
 	})

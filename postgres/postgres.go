@@ -39,6 +39,7 @@ var ErrSchemaTooNew = errors.New("postgres: database schema is newer than this b
 // DB is the store of one or several Keyward nodes sharing a PostgreSQL database.
 type DB struct {
 	pool *pgxpool.Pool
+	fold string // the collation that lowers a non-ASCII search (see lowered)
 }
 
 var _ keyward.Store = (*DB)(nil)
@@ -68,7 +69,19 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
-	return &DB{pool: pool}, nil
+	db := &DB{pool: pool, fold: `"default"`}
+	// A search with letters beyond ASCII compares lowered text: ICU's root
+	// collation lowers every letter whatever the database's locale; without
+	// ICU, the database's default collation does what its locale knows.
+	var icu bool
+	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu')`).Scan(&icu); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: read collations: %w", err)
+	}
+	if icu {
+		db.fold = `"und-x-icu"`
+	}
+	return db, nil
 }
 
 // migrate applies the embedded migrations that the database lacks, under a
@@ -171,7 +184,7 @@ func (db *DB) run(ctx context.Context, opts pgx.TxOptions, write bool, fn func(k
 			panic(p)
 		}
 	}()
-	if err := fn(&tx{tx: pgTx, write: write}); err != nil {
+	if err := fn(&tx{tx: pgTx, write: write, fold: db.fold}); err != nil {
 		pgTx.Rollback(context.WithoutCancel(ctx))
 		return err
 	}
@@ -184,7 +197,8 @@ func (db *DB) run(ctx context.Context, opts pgx.TxOptions, write bool, fn func(k
 // tx implements keyward.Tx over one pgx transaction.
 type tx struct {
 	tx    pgx.Tx
-	write bool // a read-write transaction: keys read are locked
+	write bool   // a read-write transaction: keys read are locked
+	fold  string // DB.fold
 }
 
 var _ keyward.Tx = (*tx)(nil)

@@ -127,7 +127,7 @@ func (t *tx) ListUsers(ctx context.Context, f keyward.UserFilter) (*keyward.User
 		args["kind"] = f.Kind
 	}
 	if f.Q != "" {
-		c := func(col string) string { return lowered(col, f.Q) }
+		c := func(col string) string { return lowered(col, f.Q, t.fold) }
 		where = append(where, `(`+c("u.name")+` LIKE @q ESCAPE '\' OR `+c("u.email")+` LIKE @q ESCAPE '\'
 			OR `+c("u.id")+` LIKE @q ESCAPE '\')`)
 		args["q"] = likePattern(f.Q)
