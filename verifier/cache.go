@@ -56,7 +56,7 @@ type Cache struct {
 	store  keyward.Store
 	maxAge int64 // nanoseconds
 	negTTL int64
-	maxNeg int       // per shard
+	maxNeg int // per shard
 
 	gen atomic.Uint64
 	// suspended: changes may go unheard (a lost notification connection),
