@@ -371,12 +371,16 @@ func newKeyWhere(f keyward.KeyFilter) (*keyWhere, error) {
 		w.usesNow = true
 	}
 	if f.Q != "" {
-		// The owners that match are found once, in the tenant's users,
-		// rather than by joining every key to its owner.
+		// The matching keys are found in the narrow keys_search index (not
+		// in every key's row), and the matching owners once, in the tenant's
+		// users (not by joining every key to its owner); the rest of the
+		// query starts from what they found, not from the tenant's index.
 		c := func(col string) string { return searched(col, f.Q) }
-		w.where = append(w.where, `(`+c("k.name")+` LIKE :q ESCAPE '\' OR `+c("k.id")+` LIKE :q ESCAPE '\'
-			OR k.owner_id IN (SELECT id FROM users WHERE tenant_id = :tenant
-				AND (`+c("name")+` LIKE :q ESCAPE '\' OR `+c("email")+` LIKE :q ESCAPE '\')))`)
+		w.where[0] = "+k.tenant_id = :tenant"
+		w.where = append(w.where, `k.rowid IN (SELECT s.rowid FROM keys s INDEXED BY keys_search
+			WHERE s.tenant_id = :tenant AND (`+c("s.name")+` LIKE :q ESCAPE '\' OR `+c("s.id")+` LIKE :q ESCAPE '\'
+			OR s.owner_id IN (SELECT id FROM users WHERE tenant_id = :tenant
+				AND (`+c("name")+` LIKE :q ESCAPE '\' OR `+c("email")+` LIKE :q ESCAPE '\'))))`)
 		w.args = append(w.args, sql.Named("q", likePattern(f.Q)))
 	}
 	if w.usesNow {
