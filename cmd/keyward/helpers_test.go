@@ -682,6 +682,7 @@ type serverOpts struct {
 	SweepInterval time.Duration    // default an hour: expiry sweeps only at start, so event lists are deterministic
 	Now           func() time.Time // default the real clock
 	DB            string           // default SQLite in the test's folder; a postgres:// URL for PostgreSQL
+	Redis         string           // --redis; default none
 }
 
 // startServer starts Main on 127.0.0.1:0 over dir/k.db.
@@ -706,6 +707,7 @@ func startServer(tb testing.TB, dir string, rec *recorder, o serverOpts) *server
 		Addr:           "127.0.0.1:0",
 		DB:             s.db,
 		PepperFile:     s.pepper,
+		Redis:          o.Redis,
 		Logger:         slog.New(slog.NewJSONHandler(s.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		PasswordParams: &keyward.PasswordParams{Memory: 64, Time: 1, Threads: 1},
 		UsageInterval:  o.UsageInterval,

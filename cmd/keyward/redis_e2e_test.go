@@ -2,14 +2,10 @@ package main
 
 import (
 	"context"
-	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/postgres/pgtest"
 	"github.com/keyward/keyward/ratelimit/redistest"
 )
@@ -18,29 +14,7 @@ import (
 // startServer does, with redisURL as --redis ("" for none).
 func startNode(tb testing.TB, dir string, rec *recorder, dsn, redisURL string) *server {
 	tb.Helper()
-	s := &server{dir: dir, db: dsn, pepper: filepath.Join(dir, "pepper"), log: &syncBuffer{}, rec: rec}
-	if _, err := os.Stat(s.pepper); err != nil {
-		if err := os.WriteFile(s.pepper, []byte(strings.Repeat("pepper-for-tests-", 4)), 0o600); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	s.m = &Main{
-		Addr:               "127.0.0.1:0",
-		DB:                 s.db,
-		Redis:              redisURL,
-		PepperFile:         s.pepper,
-		Logger:             slog.New(slog.NewJSONHandler(s.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		PasswordParams:     &keyward.PasswordParams{Memory: 64, Time: 1, Threads: 1},
-		UsageInterval:      50 * time.Millisecond,
-		SweepInterval:      time.Hour,
-		VerifyFailureLimit: 10000,
-	}
-	if err := s.m.Run(context.Background()); err != nil {
-		tb.Fatalf("Main.Run: %v", err)
-	}
-	s.c = newClient(s.m.URL, rec)
-	tb.Cleanup(func() { s.close(tb) })
-	return s
+	return startServer(tb, dir, rec, serverOpts{DB: dsn, Redis: redisURL})
 }
 
 // verifyAlternately verifies secret n times, in turn on each node, and
