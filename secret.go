@@ -165,7 +165,6 @@ type Hasher struct {
 
 type mac struct {
 	h   hash.Hash
-	buf []byte
 	out [sha256.Size]byte
 }
 
@@ -175,7 +174,7 @@ func NewHasher(pepper []byte) (*Hasher, error) {
 		return nil, errors.New("keyward: pepper must be at least 32 bytes")
 	}
 	h := &Hasher{pepper: append([]byte(nil), pepper...)}
-	h.pool.New = func() any { return &mac{h: hmac.New(sha256.New, h.pepper), buf: make([]byte, 0, 128)} }
+	h.pool.New = func() any { return &mac{h: hmac.New(sha256.New, h.pepper)} }
 	return h, nil
 }
 
@@ -184,13 +183,12 @@ func NewHasher(pepper []byte) (*Hasher, error) {
 func (h *Hasher) Digest(secret string) (d [sha256.Size]byte) {
 	m := h.pool.Get().(*mac)
 	m.h.Reset()
-	m.buf = append(m.buf[:0], secret...)
-	m.h.Write(m.buf)
+	// The MAC reads the secret's bytes in place: it neither keeps nor
+	// changes what it is given, so no copy is needed.
+	m.h.Write(unsafe.Slice(unsafe.StringData(secret), len(secret)))
 	m.h.Sum(m.out[:0])
 	d = m.out
-	if cap(m.buf) <= 4096 {
-		h.pool.Put(m)
-	}
+	h.pool.Put(m)
 	return d
 }
 

@@ -139,7 +139,7 @@ func (s *Service) Verify(ctx context.Context, in VerifyInput) (VerifyResult, err
 	}
 	// One clock reading serves the whole verification; stores keep
 	// microseconds, but nothing here is stored as it is.
-	now := s.now()
+	now := s.verifyNow()
 	k, set, err := s.resolve(ctx, in.Key, now)
 	if err != nil || k == nil {
 		return VerifyResult{Code: CodeNotFound}, err
