@@ -670,56 +670,65 @@ func (s *Service) BulkRevoke(ctx context.Context, p *Principal, in BulkRevokeInp
 	var hashes [][]byte
 	err := s.store.Update(ctx, func(tx Tx) error {
 		res.Revoked, res.Failed, hashes = 0, res.Failed[:0], nil
-		var revoked []*Key
-		if in.IDs != nil {
-			// Keys are taken in ID order, whatever the request's order, so
-			// that two batches over the same keys lock them in the same
-			// order (a store may lock what a write transaction reads);
-			// failures are reported in the request's order.
-			ids := slices.Clone(in.IDs)
-			slices.Sort(ids)
-			ids = slices.Compact(ids)
-			failed := make(map[string]BulkFailure)
-			for _, id := range ids {
-				k, err := loadKey(ctx, tx, p, id)
-				if err == nil {
-					err = revoke(k, p, now, in.Reason)
-				}
-				if err != nil {
-					code := ErrorCode(err)
-					if code == EInternal {
-						return err
-					}
-					msg := ErrorMessage(err)
-					if code == ENotRevocable {
-						msg = notRevocableMessage
-					}
-					failed[id] = BulkFailure{ID: id, Code: code, Message: msg}
-					continue
-				}
-				k.UpdatedAt = now
-				if err := tx.UpdateKey(ctx, k); err != nil {
-					return err
-				}
-				revoked = append(revoked, k)
-			}
-			for _, id := range in.IDs {
-				if f, ok := failed[id]; ok {
-					res.Failed = append(res.Failed, f)
-					delete(failed, id) // a repeated ID is reported once
-				}
-			}
-		} else {
-			var err error
-			if revoked, err = tx.RevokeKeys(ctx, RevokeSpec{TenantID: p.Tenant.ID, Type: in.Type, At: now, By: p.User.ID, Reason: in.Reason}); err != nil {
-				return err
-			}
-		}
-		events := make([]*Event, len(revoked))
 		details := map[string]any{"bulk": true}
 		if in.Reason != nil {
 			details["reason"] = *in.Reason
 		}
+		if in.IDs == nil {
+			// By type or all: the store revokes the set and writes each
+			// key's event itself, without the keys passing through here.
+			revoked, err := tx.RevokeKeys(ctx, RevokeSpec{TenantID: p.Tenant.ID, Type: in.Type, At: now,
+				By: p.User.ID, Reason: in.Reason,
+				Event: s.event(ctx, now, p.Tenant.ID, ActionKeyRevoked, p.Actor(), Ref{Type: TargetKey}, "", details),
+				NewID: func() string { return s.newID(PrefixEvent) }})
+			if err != nil {
+				return err
+			}
+			for _, k := range revoked {
+				hashes = append(hashes, k.Hash)
+			}
+			res.Revoked = len(revoked)
+			return nil
+		}
+		var revoked []*Key
+		// Keys are taken in ID order, whatever the request's order, so
+		// that two batches over the same keys lock them in the same
+		// order (a store may lock what a write transaction reads);
+		// failures are reported in the request's order.
+		ids := slices.Clone(in.IDs)
+		slices.Sort(ids)
+		ids = slices.Compact(ids)
+		failed := make(map[string]BulkFailure)
+		for _, id := range ids {
+			k, err := loadKey(ctx, tx, p, id)
+			if err == nil {
+				err = revoke(k, p, now, in.Reason)
+			}
+			if err != nil {
+				code := ErrorCode(err)
+				if code == EInternal {
+					return err
+				}
+				msg := ErrorMessage(err)
+				if code == ENotRevocable {
+					msg = notRevocableMessage
+				}
+				failed[id] = BulkFailure{ID: id, Code: code, Message: msg}
+				continue
+			}
+			k.UpdatedAt = now
+			if err := tx.UpdateKey(ctx, k); err != nil {
+				return err
+			}
+			revoked = append(revoked, k)
+		}
+		for _, id := range in.IDs {
+			if f, ok := failed[id]; ok {
+				res.Failed = append(res.Failed, f)
+				delete(failed, id) // a repeated ID is reported once
+			}
+		}
+		events := make([]*Event, len(revoked))
 		for i, k := range revoked {
 			events[i] = s.event(ctx, now, k.TenantID, ActionKeyRevoked, p.Actor(), keyRef(k), k.OwnerID, details)
 			hashes = append(hashes, k.Hash)

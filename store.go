@@ -74,10 +74,12 @@ type Tx interface {
 	// CountLiveKeys counts the owner's active and inactive keys at now.
 	CountLiveKeys(ctx context.Context, tenantID, ownerID string, now time.Time) (int, error)
 	ListKeys(ctx context.Context, f KeyFilter) (*KeyPage, error)
-	// RevokeKeys revokes, in one statement, every active or inactive key of the
+	// RevokeKeys revokes, set-wise, every active or inactive key of the
 	// tenant (of one owner type when Type is set), sets their updated_at to
-	// r.At, and returns them as revoked, ordered by id.
-	RevokeKeys(ctx context.Context, r RevokeSpec) ([]*Key, error)
+	// r.At, writes r.Event for each of them when it is set, and returns the
+	// ID and digest of each, ordered by ID. It holds no more than that of
+	// each key in memory: a tenant's every key may be a million.
+	RevokeKeys(ctx context.Context, r RevokeSpec) ([]RevokedKey, error)
 	// TouchKeys moves last_used_at forward to the given times; it never moves
 	// it back, and ignores keys that no longer exist.
 	TouchKeys(ctx context.Context, used map[string]time.Time) error
@@ -177,4 +179,17 @@ type RevokeSpec struct {
 	At       time.Time
 	By       string
 	Reason   *string
+	// Event, when set, is the event every revoked key gets, written with
+	// the revocation: a copy of it whose ID comes from NewID, whose Target
+	// is the key (type, ID and name) and whose TargetOwnerID is the key's
+	// owner. Its own ID, Target and TargetOwnerID are ignored.
+	Event *Event
+	NewID func() string
+}
+
+// RevokedKey is a key that RevokeKeys revoked: what the caches that may
+// hold it need to forget it.
+type RevokedKey struct {
+	ID   string
+	Hash []byte
 }

@@ -14,6 +14,9 @@ import (
 const eventColumns = `id, tenant_id, time, action, actor_type, actor_id, actor_name, actor_user_id,
 	target_type, target_id, target_name, target_owner_id, ip, user_agent, details`
 
+// eventColumnList is eventColumns for COPY.
+var eventColumnList = strings.Split(strings.NewReplacer(" ", "", "\n", "", "\t", "").Replace(eventColumns), ",")
+
 const qInsertEvent = `INSERT INTO events (` + eventColumns + `)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::text::jsonb)`
 

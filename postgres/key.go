@@ -53,15 +53,15 @@ const (
 	qDeleteKey     = `DELETE FROM keys WHERE tenant_id = $1 AND id = $2`
 	qCountLiveKeys = `SELECT count(*) FROM keys WHERE tenant_id = $1 AND owner_id = $2
 		AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $3)`
-	// The join with the owner serves both the Type filter and the owner
-	// fields of the returned keys.
+	// The join with the owner serves the Type filter. Only what the events
+	// and the caches need comes back.
 	qRevokeKeys = `UPDATE keys k SET revoked_at = @at, revoked_by = @by,
 		revoke_reason = @reason, updated_at = @at
 		FROM users u
 		WHERE u.id = k.owner_id AND k.tenant_id = @tenant
 		AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > @at)
 		AND (@type::text = '' OR u.kind = @type::text)
-		RETURNING ` + keyColumns
+		RETURNING k.id, k.hash, k.name, k.owner_id`
 	// Only forward: a row whose last_used_at is already later is not written.
 	qTouchKey = `UPDATE keys SET last_used_at = $1
 		WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)`
@@ -208,9 +208,10 @@ func (t *tx) CountLiveKeys(ctx context.Context, tenantID, ownerID string, now ti
 	return n, nil
 }
 
-// RevokeKeys revokes the set in one UPDATE ... RETURNING and returns the keys
-// ordered by id. Their updated_at becomes r.At.
-func (t *tx) RevokeKeys(ctx context.Context, r keyward.RevokeSpec) ([]*keyward.Key, error) {
+// RevokeKeys revokes the set in one UPDATE ... RETURNING, then copies the
+// keys' events in (COPY), and returns the keys' IDs and digests ordered by
+// ID. Their updated_at becomes r.At.
+func (t *tx) RevokeKeys(ctx context.Context, r keyward.RevokeSpec) ([]keyward.RevokedKey, error) {
 	var by *string
 	if r.By != "" {
 		by = &r.By
@@ -220,12 +221,47 @@ func (t *tx) RevokeKeys(ctx context.Context, r keyward.RevokeSpec) ([]*keyward.K
 	if err != nil {
 		return nil, wrap("revoke keys", err)
 	}
-	keys, err := collect(rows, "revoke keys", scanOneKey)
-	if err != nil {
-		return nil, err
+	type revokedRow struct {
+		keyward.RevokedKey
+		name, owner string
 	}
-	slices.SortFunc(keys, func(a, b *keyward.Key) int { return strings.Compare(a.ID, b.ID) })
-	return keys, nil
+	revoked, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (revokedRow, error) {
+		var k revokedRow
+		err := row.Scan(&k.ID, &k.Hash, &k.name, &k.owner)
+		return k, err
+	})
+	if err != nil {
+		return nil, wrap("revoke keys", err)
+	}
+	slices.SortFunc(revoked, func(a, b revokedRow) int { return strings.Compare(a.ID, b.ID) })
+	if e := r.Event; e != nil && len(revoked) > 0 {
+		if r.NewID == nil {
+			return nil, errors.New("postgres: revoke keys: an event without NewID")
+		}
+		details, err := jsonObject(e.Details)
+		if err != nil {
+			return nil, wrap("revoke keys: event details", err)
+		}
+		_, err = t.tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumnList,
+			pgx.CopyFromSlice(len(revoked), func(i int) ([]any, error) {
+				k := revoked[i]
+				return []any{r.NewID(), e.TenantID, micros(e.Time), e.Action,
+					e.Actor.Type, e.Actor.ID, e.Actor.Name, e.ActorUserID,
+					e.Target.Type, k.ID, k.name, k.owner,
+					e.IP, e.UserAgent, json.RawMessage(details)}, nil
+			}))
+		if isUnique(err) {
+			return nil, keyward.Errorf(keyward.EConflict, "an event with this id already exists")
+		}
+		if err != nil {
+			return nil, wrap("revoke keys: events", err)
+		}
+	}
+	out := make([]keyward.RevokedKey, len(revoked))
+	for i, k := range revoked {
+		out[i] = k.RevokedKey
+	}
+	return out, nil
 }
 
 // TouchKeys sends one conditional update per key in a single round trip, in

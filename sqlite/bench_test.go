@@ -643,9 +643,8 @@ func restoreRevoked(b *testing.B, db *DB, tenantID, by string) {
 	}
 }
 
-// BenchmarkRevokeKeys is a bulk revocation in the store: RevokeKeys and one
-// key.revoked event per key through InsertEvents, in one Update, as
-// Service.BulkRevoke does. "type=system" revokes the n/10 system keys among
+// BenchmarkRevokeKeys is a bulk revocation in the store: RevokeKeys with
+// one key.revoked event per key, in one Update, as Service.BulkRevoke does. "type=system" revokes the n/10 system keys among
 // the n keys of Bench; "all" every key of Other (n/10).
 func BenchmarkRevokeKeys(b *testing.B) {
 	f := benchDB(b)
@@ -668,24 +667,20 @@ func BenchmarkRevokeKeys(b *testing.B) {
 				var n int
 				err := db.Update(ctx, func(tx keyward.Tx) error {
 					keys, err := tx.RevokeKeys(ctx, keyward.RevokeSpec{TenantID: c.admin.TenantID, Type: c.typ,
-						At: benchNow, By: c.admin.ID, Reason: ptrTo("incident 42")})
-					if err != nil {
-						return err
-					}
-					details := map[string]any{"bulk": true, "reason": "incident 42"}
-					events := make([]*keyward.Event, len(keys))
-					for i, k := range keys {
-						id, err := keyward.NewID(ids, keyward.PrefixEvent)
-						if err != nil {
-							return err
-						}
-						events[i] = &keyward.Event{ID: id, Time: benchNow, TenantID: k.TenantID,
+						At: benchNow, By: c.admin.ID, Reason: ptrTo("incident 42"),
+						Event: &keyward.Event{Time: benchNow, TenantID: c.admin.TenantID,
 							Action: keyward.ActionKeyRevoked, Actor: actor, ActorUserID: c.admin.ID,
-							Target:        keyward.Ref{Type: keyward.TargetKey, ID: k.ID, Name: k.Name},
-							TargetOwnerID: k.OwnerID, IP: "10.0.0.7", UserAgent: "keyward-cli/1.0", Details: details}
-					}
+							Target: keyward.Ref{Type: keyward.TargetKey}, IP: "10.0.0.7", UserAgent: "keyward-cli/1.0",
+							Details: map[string]any{"bulk": true, "reason": "incident 42"}},
+						NewID: func() string {
+							id, err := keyward.NewID(ids, keyward.PrefixEvent)
+							if err != nil {
+								panic(err)
+							}
+							return id
+						}})
 					n = len(keys)
-					return tx.InsertEvents(ctx, events...)
+					return err
 				})
 				if err != nil {
 					b.Fatal(err)

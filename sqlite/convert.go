@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -170,7 +171,51 @@ func isASCII(s string) bool {
 	return true
 }
 
+// idGenerators lends Go ID generators to SQL: a statement names one by
+// the handle it was given (kw_new_id(:gen)), and every call of
+// kw_new_id(handle) is a new ID from it. A handle lives as long as the
+// statement that needs it.
+var idGenerators = &generators{m: map[int64]func() string{}}
+
+type generators struct {
+	mu   sync.Mutex
+	next int64
+	m    map[int64]func() string
+}
+
+func (g *generators) add(f func() string) int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.next++
+	g.m[g.next] = f
+	return g.next
+}
+
+func (g *generators) remove(h int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.m, h)
+}
+
+func (g *generators) get(h int64) func() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.m[h]
+}
+
 func init() {
+	// Not deterministic: each call is a new ID.
+	sqlite.MustRegisterScalarFunction("kw_new_id", 1, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		h, ok := args[0].(int64)
+		if !ok {
+			return nil, fmt.Errorf("kw_new_id(%v): not a generator handle", args[0])
+		}
+		f := idGenerators.get(h)
+		if f == nil {
+			return nil, fmt.Errorf("kw_new_id(%d): no such generator", h)
+		}
+		return f(), nil
+	})
 	sqlite.MustRegisterDeterministicScalarFunction("kw_lower", 1, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
 		switch v := args[0].(type) {
 		case string:

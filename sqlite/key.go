@@ -27,11 +27,6 @@ const (
 	ownerColumns = `(SELECT name FROM users WHERE users.id = keys.owner_id),
 	(SELECT email FROM users WHERE users.id = keys.owner_id),
 	(SELECT kind FROM users WHERE users.id = keys.owner_id)`
-	// keyReturningBare is keyColumns for a RETURNING clause with the owner's
-	// kind but an empty name and email, for the caller to fill.
-	keyReturningBare = `id, tenant_id, name, description, owner_id, role, scopes, meta,
-	hash, start, disabled, created_at, updated_at, expires_at, last_used_at,
-	revoked_at, revoked_by, revoke_reason, rate_limit, rate_window, '', '', owner_kind`
 )
 
 var (
@@ -64,19 +59,14 @@ var (
 	qKeyTotal      = readQuery(`SELECT coalesce(sum(n), 0) FROM key_totals WHERE tenant_id = ?1 AND (?2 = '' OR kind = ?2)`)
 	qCountLiveKeys = readQuery(`SELECT count(*) FROM keys WHERE tenant_id = ? AND owner_id = ?
 		AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`)
-	// qRevokeKeys and qRevokeKeysOfType return each key without its owner's
-	// name and email (three subqueries a row would cost more than the
-	// update): RevokeKeys reads each owner once.
-	qRevokeKeys = writeQuery(`UPDATE keys SET revoked_at = :at, revoked_by = :by,
-		revoke_reason = :reason, updated_at = :at
-		WHERE tenant_id = :tenant AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > :at)
-		RETURNING ` + keyReturningBare)
-	qRevokeKeysOfType = writeQuery(`UPDATE keys SET revoked_at = :at, revoked_by = :by,
-		revoke_reason = :reason, updated_at = :at
-		WHERE tenant_id = :tenant AND owner_kind = :type
-		AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > :at)
-		RETURNING ` + keyReturningBare)
-	qOwnerNames = writeQuery(`SELECT name, email FROM users WHERE tenant_id = ? AND id = ?`)
+	// A set revocation is two statements over the same set, in one write
+	// transaction (so the set cannot change between them): the events,
+	// written from the keys themselves, then the update. Neither brings a
+	// key's row into Go.
+	qRevokeKeysEvents       = writeQuery(revokeEventsSQL(revokableKeys))
+	qRevokeKeysEventsOfType = writeQuery(revokeEventsSQL(revokableKeysOfType))
+	qRevokeKeys             = writeQuery(revokeSQL(revokableKeys))
+	qRevokeKeysOfType       = writeQuery(revokeSQL(revokableKeysOfType))
 	// Only forward: a row whose last_used_at is already later is not written.
 	qTouchKey = writeQuery(`UPDATE keys SET last_used_at = ?
 		WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`)
@@ -222,39 +212,76 @@ func (t *tx) CountLiveKeys(ctx context.Context, tenantID, ownerID string, now ti
 
 // RevokeKeys revokes the set in one UPDATE ... RETURNING and returns the keys
 // ordered by id. Their updated_at becomes r.At.
-func (t *tx) RevokeKeys(ctx context.Context, r keyward.RevokeSpec) ([]*keyward.Key, error) {
+// revokableKeys is the set a revocation of all keys takes: every active or
+// inactive key of the tenant at :at; revokableKeysOfType, of one owner kind.
+const (
+	revokableKeys = `k.tenant_id = :tenant
+		AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > :at)`
+	revokableKeysOfType = revokableKeys + ` AND k.owner_kind = :type`
+)
+
+func revokeEventsSQL(set string) string {
+	return `INSERT INTO events (` + eventColumns + `)
+		SELECT kw_new_id(:gen), k.tenant_id, :time, :action, :actor_type, :actor_id, :actor_name,
+			:actor_user_id, :target_type, k.id, k.name, k.owner_id, :ip, :user_agent, :details
+		FROM keys k WHERE ` + set
+}
+
+func revokeSQL(set string) string {
+	return `UPDATE keys AS k SET revoked_at = :at, revoked_by = :by, revoke_reason = :reason, updated_at = :at
+		WHERE ` + set + ` RETURNING id, hash`
+}
+
+// RevokeKeys writes the events of the set (each with an ID from r.NewID,
+// through kw_new_id), then revokes it, and returns the IDs and digests.
+func (t *tx) RevokeKeys(ctx context.Context, r keyward.RevokeSpec) ([]keyward.RevokedKey, error) {
 	var by any
 	if r.By != "" {
 		by = r.By
 	}
-	args := []any{sql.Named("at", micros(r.At)), sql.Named("by", by),
-		sql.Named("reason", nullString(r.Reason)), sql.Named("tenant", r.TenantID)}
-	q := qRevokeKeys
+	set := []any{sql.Named("at", micros(r.At)), sql.Named("tenant", r.TenantID)}
+	qEvents, qRevoke := qRevokeKeysEvents, qRevokeKeys
 	if r.Type != "" {
-		q, args = qRevokeKeysOfType, append(args, sql.Named("type", r.Type))
+		qEvents, qRevoke = qRevokeKeysEventsOfType, qRevokeKeysOfType
+		set = append(set, sql.Named("type", r.Type))
 	}
-	rows, err := t.query(ctx, q, args...)
+	if e := r.Event; e != nil {
+		if r.NewID == nil {
+			return nil, errors.New("sqlite: revoke keys: an event without NewID")
+		}
+		details, err := jsonObject(e.Details)
+		if err != nil {
+			return nil, wrap("revoke keys: event details", err)
+		}
+		gen := idGenerators.add(r.NewID)
+		defer idGenerators.remove(gen)
+		_, err = t.exec(ctx, qEvents, append(set, sql.Named("gen", gen),
+			sql.Named("time", micros(e.Time)), sql.Named("action", e.Action),
+			sql.Named("actor_type", e.Actor.Type), sql.Named("actor_id", e.Actor.ID),
+			sql.Named("actor_name", e.Actor.Name), sql.Named("actor_user_id", e.ActorUserID),
+			sql.Named("target_type", e.Target.Type), sql.Named("ip", e.IP),
+			sql.Named("user_agent", e.UserAgent), sql.Named("details", details))...)
+		if isUnique(err) {
+			return nil, keyward.Errorf(keyward.EConflict, "an event with this id already exists")
+		}
+		if err != nil {
+			return nil, wrap("revoke keys: events", err)
+		}
+	}
+	rows, err := t.query(ctx, qRevoke, append(set, sql.Named("by", by), sql.Named("reason", nullString(r.Reason)))...)
 	if err != nil {
 		return nil, wrap("revoke keys", err)
 	}
-	keys, err := collect(rows, "revoke keys", scanOneKey)
+	revoked, err := collect(rows, "revoke keys", func(row scanner) (keyward.RevokedKey, error) {
+		var k keyward.RevokedKey
+		err := row.Scan(&k.ID, &k.Hash)
+		return k, err
+	})
 	if err != nil {
 		return nil, err
 	}
-	type names struct{ name, email string }
-	owners := map[string]names{}
-	for _, k := range keys {
-		n, ok := owners[k.OwnerID]
-		if !ok {
-			if err := t.queryRow(ctx, qOwnerNames, k.TenantID, k.OwnerID).Scan(&n.name, &n.email); err != nil {
-				return nil, wrap("revoke keys: read owner", err)
-			}
-			owners[k.OwnerID] = n
-		}
-		k.OwnerName, k.OwnerEmail = n.name, n.email
-	}
-	slices.SortFunc(keys, func(a, b *keyward.Key) int { return strings.Compare(a.ID, b.ID) })
-	return keys, nil
+	slices.SortFunc(revoked, func(a, b keyward.RevokedKey) int { return strings.Compare(a.ID, b.ID) })
+	return revoked, nil
 }
 
 func (t *tx) TouchKeys(ctx context.Context, used map[string]time.Time) error {
@@ -491,7 +518,7 @@ func (t *tx) ListKeys(ctx context.Context, f keyward.KeyFilter) (*keyward.KeyPag
 
 func scanOneKey(row scanner) (*keyward.Key, error) { return scanKey(row) }
 
-// scanKey reads one row of keyColumns (or keyReturningBare), then any extra
+// scanKey reads one row of keyColumns, then any extra
 // columns into extra. It returns sql.ErrNoRows unwrapped.
 func scanKey(row scanner, extra ...any) (*keyward.Key, error) {
 	var (

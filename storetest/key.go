@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -377,19 +378,40 @@ func testRevokeKeys(t *testing.T, s keyward.Store) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := setup(t)
-			var got []*keyward.Key
+			// The event template: what each revoked key's event holds but
+			// its ID and target. Its own ID and target must be ignored.
+			tmpl := &keyward.Event{ID: "evt_ignored", Time: now, TenantID: f.tn.ID, Action: keyward.ActionKeyRevoked,
+				Actor:       keyward.Ref{Type: keyward.ActorUser, ID: f.ada.ID, Name: "Ada"},
+				ActorUserID: f.ada.ID, Target: keyward.Ref{Type: keyward.TargetKey, ID: "key_ignored", Name: "ignored"},
+				TargetOwnerID: "usr_ignored", IP: "192.0.2.7", UserAgent: "keyward-cli/1.0",
+				Details: map[string]any{"bulk": true, "reason": "incident"}}
+			var newIDs []string
+			newID := func() string {
+				id := mustID(t, keyward.PrefixEvent)
+				newIDs = append(newIDs, id)
+				return id
+			}
+			var got []keyward.RevokedKey
 			mustUpdate(t, s, func(ctx context.Context, tx keyward.Tx) error {
 				var err error
+				newIDs = nil
 				got, err = tx.RevokeKeys(ctx, keyward.RevokeSpec{TenantID: f.tn.ID, Type: tt.typ, At: now,
-					By: f.ada.ID, Reason: tt.reason})
+					By: f.ada.ID, Reason: tt.reason, Event: tmpl, NewID: newID})
 				return err
 			})
 			var want []*keyward.Key
+			var wantRevoked []keyward.RevokedKey
+			var wantEvents []*keyward.Event
 			for _, k := range tt.revoke(f) {
 				want = append(want, revoked(k, f.ada.ID, tt.reason))
+				wantRevoked = append(wantRevoked, keyward.RevokedKey{ID: k.ID, Hash: k.Hash})
+				e := *tmpl
+				e.Target = keyward.Ref{Type: keyward.TargetKey, ID: k.ID, Name: k.Name}
+				e.TargetOwnerID = k.OwnerID
+				wantEvents = append(wantEvents, &e)
 			}
-			byID := cmpopts.SortSlices(func(a, b *keyward.Key) bool { return a.ID < b.ID })
-			if diff := cmp.Diff(want, got, cmpOpts, byID); diff != "" {
+			slices.SortFunc(wantRevoked, func(a, b keyward.RevokedKey) int { return strings.Compare(a.ID, b.ID) })
+			if diff := cmp.Diff(wantRevoked, got); diff != "" {
 				t.Errorf("RevokeKeys returned (-want +got):\n%s", diff)
 			}
 			for _, w := range want {
@@ -402,20 +424,77 @@ func testRevokeKeys(t *testing.T, s keyward.Store) {
 					t.Errorf("%s changed (-want +got):\n%s", w.Name, diff)
 				}
 			}
+			// One event a revoked key, each with an ID of its own from NewID.
+			page := mustGet(t, s, func(ctx context.Context, tx keyward.Tx) (*keyward.EventPage, error) {
+				return tx.ListEvents(ctx, keyward.EventFilter{TenantID: f.tn.ID, PageSize: 50})
+			})
+			if len(newIDs) != len(want) {
+				t.Errorf("NewID called %d times, want %d", len(newIDs), len(want))
+			}
+			gotIDs := map[string]bool{}
+			for _, e := range page.Events {
+				gotIDs[e.ID] = true
+			}
+			for _, id := range newIDs {
+				if !gotIDs[id] {
+					t.Errorf("no event has the ID %s that NewID gave", id)
+				}
+			}
+			byTarget := cmpopts.SortSlices(func(a, b *keyward.Event) bool { return a.Target.ID < b.Target.ID })
+			if diff := cmp.Diff(wantEvents, page.Events, byTarget, cmpopts.IgnoreFields(keyward.Event{}, "ID")); diff != "" {
+				t.Errorf("events (-want +got):\n%s", diff)
+			}
 
-			// A second call finds nothing left to revoke.
-			var again []*keyward.Key
+			// A second call finds nothing left to revoke, and writes nothing.
+			var again []keyward.RevokedKey
 			mustUpdate(t, s, func(ctx context.Context, tx keyward.Tx) error {
 				var err error
 				again, err = tx.RevokeKeys(ctx, keyward.RevokeSpec{TenantID: f.tn.ID, Type: tt.typ,
-					At: now.Add(time.Second), By: f.ada.ID})
+					At: now.Add(time.Second), By: f.ada.ID, Event: tmpl, NewID: newID})
 				return err
 			})
 			if len(again) != 0 {
 				t.Errorf("second RevokeKeys revoked %d keys, want none", len(again))
 			}
+			after := mustGet(t, s, func(ctx context.Context, tx keyward.Tx) (*keyward.EventPage, error) {
+				return tx.ListEvents(ctx, keyward.EventFilter{TenantID: f.tn.ID, PageSize: 50})
+			})
+			if after.Total != page.Total {
+				t.Errorf("second RevokeKeys: %d events, was %d", after.Total, page.Total)
+			}
 		})
 	}
+
+	// Without an event, nothing is written to the trail; a failing event
+	// (a repeated ID) undoes the revocation with the transaction.
+	t.Run("no event", func(t *testing.T) {
+		f := setup(t)
+		mustUpdate(t, s, func(ctx context.Context, tx keyward.Tx) error {
+			_, err := tx.RevokeKeys(ctx, keyward.RevokeSpec{TenantID: f.tn.ID, At: now, By: f.ada.ID})
+			return err
+		})
+		page := mustGet(t, s, func(ctx context.Context, tx keyward.Tx) (*keyward.EventPage, error) {
+			return tx.ListEvents(ctx, keyward.EventFilter{TenantID: f.tn.ID, PageSize: 50})
+		})
+		if page.Total != 0 {
+			t.Errorf("%d events, want none", page.Total)
+		}
+	})
+	t.Run("repeated event id", func(t *testing.T) {
+		f := setup(t)
+		err := update(s, func(ctx context.Context, tx keyward.Tx) error {
+			_, err := tx.RevokeKeys(ctx, keyward.RevokeSpec{TenantID: f.tn.ID, At: now, By: f.ada.ID,
+				Event: &keyward.Event{Time: now, TenantID: f.tn.ID, Action: keyward.ActionKeyRevoked, Target: keyward.Ref{Type: keyward.TargetKey}},
+				NewID: func() string { return "evt_same" }})
+			return err
+		})
+		wantCode(t, "RevokeKeys(one event ID for every key)", err, keyward.EConflict)
+		for _, k := range append(slices.Clone(f.live), f.system...) {
+			if diff := cmp.Diff(k, mustGetKey(t, s, f.tn.ID, k.ID), cmpOpts); diff != "" {
+				t.Errorf("%s changed by a failed revocation (-want +got):\n%s", k.Name, diff)
+			}
+		}
+	})
 }
 
 func testTouchKeys(t *testing.T, s keyward.Store) {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,6 +50,7 @@ type Recorder struct {
 	store    keyward.Store
 	log      *slog.Logger
 	interval time.Duration
+	chunk    int // keys a flush transaction writes: flushChunk
 
 	spikeCfg     SpikeConfig
 	reportSpikes func(context.Context, []keyward.UsageSpike) error
@@ -131,7 +133,7 @@ func New(store keyward.Store, log *slog.Logger, interval time.Duration, opts ...
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
-	r := &Recorder{now: time.Now, store: store, log: log, interval: interval, pending: map[string]time.Time{},
+	r := &Recorder{now: time.Now, store: store, log: log, interval: interval, chunk: flushChunk, pending: map[string]time.Time{},
 		counts: map[countKey]int64{}, rates: map[string]*keyUse{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	for _, o := range opts {
@@ -304,31 +306,7 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	r.spikes = nil
 	r.mu.Unlock()
 
-	var err error
-	if len(used) > 0 || len(counts) > 0 {
-		batch := make([]keyward.UsageCount, 0, len(counts))
-		for k, n := range counts {
-			batch = append(batch, keyward.UsageCount{KeyID: k.keyID, Hour: time.Unix(k.hour, 0).UTC(), Code: k.code, Count: n})
-		}
-		err = r.store.Update(ctx, func(tx keyward.Tx) error {
-			if err := tx.TouchKeys(ctx, used); err != nil {
-				return err
-			}
-			return tx.AddUsage(ctx, batch)
-		})
-		if err != nil {
-			r.mu.Lock()
-			for id, at := range used {
-				if prev, ok := r.pending[id]; !ok || at.After(prev) {
-					r.pending[id] = at
-				}
-			}
-			for k, n := range counts {
-				r.counts[k] += n
-			}
-			r.mu.Unlock()
-		}
-	}
+	err := r.write(ctx, used, counts)
 	if len(spikes) > 0 {
 		if serr := r.reportSpikes(ctx, spikes); serr != nil {
 			r.log.Error("recording usage spikes failed", "err", serr, "spikes", len(spikes))
@@ -338,6 +316,67 @@ func (r *Recorder) Flush(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+// flushChunk is how many keys' usage one transaction of a flush writes. A
+// flush of many keys is several transactions, so that it never holds the
+// store's writer for long: the API's own writes wait for one chunk at most.
+const flushChunk = 2000
+
+// write stores used and counts, r.chunk keys to a transaction. What a
+// failed transaction and the ones after it would have written goes back to
+// pending, for the next flush.
+func (r *Recorder) write(ctx context.Context, used map[string]time.Time, counts map[countKey]int64) error {
+	byKey := make(map[string][]countKey, len(used))
+	for k := range counts {
+		byKey[k.keyID] = append(byKey[k.keyID], k)
+	}
+	ids := make([]string, 0, len(byKey)+len(used))
+	for id := range used {
+		ids = append(ids, id)
+	}
+	for id := range byKey {
+		if _, ok := used[id]; !ok {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids) // chunks in key order: two nodes' flushes take rows in the same order
+	for len(ids) > 0 {
+		chunk := ids[:min(r.chunk, len(ids))]
+		touched := make(map[string]time.Time, len(chunk))
+		var batch []keyward.UsageCount
+		for _, id := range chunk {
+			if at, ok := used[id]; ok {
+				touched[id] = at
+			}
+			for _, k := range byKey[id] {
+				batch = append(batch, keyward.UsageCount{KeyID: id, Hour: time.Unix(k.hour, 0).UTC(), Code: k.code, Count: counts[k]})
+			}
+		}
+		err := r.store.Update(ctx, func(tx keyward.Tx) error {
+			if err := tx.TouchKeys(ctx, touched); err != nil {
+				return err
+			}
+			return tx.AddUsage(ctx, batch)
+		})
+		if err != nil {
+			r.mu.Lock()
+			for _, id := range ids {
+				if at, ok := used[id]; ok {
+					if prev, ok := r.pending[id]; !ok || at.After(prev) {
+						r.pending[id] = at
+					}
+				}
+				for _, k := range byKey[id] {
+					r.counts[k] += counts[k]
+				}
+			}
+			r.mu.Unlock()
+			return err
+		}
+		ids = ids[len(chunk):]
+	}
+	return nil
 }
 
 // Close stops the background loop and writes what is pending.

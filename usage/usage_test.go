@@ -352,6 +352,60 @@ func TestFailedFlushKeepsTheBatch(t *testing.T) {
 		t0: {keyward.CodeValid: 3, keyward.CodeRateLimited: 1}})
 }
 
+// A flush of many keys is several transactions. When one fails, what the
+// ones before it wrote stays written, and the rest is kept for the next
+// flush: in the end every count is written once.
+func TestFlushInChunks(t *testing.T) {
+	f := mustFixture(t)
+	var keys []*keyward.Key
+	for i := range 7 {
+		keys = append(keys, f.key(t, fmt.Sprintf("k%d", i)))
+	}
+	store := &countingStore{Store: f.db, failAt: 2}
+	r := f.newRecorder(t, store)
+	r.chunk = 3
+	for i, k := range keys {
+		r.Count(k, keyward.CodeValid, t0.Add(time.Duration(i)*time.Second))
+	}
+	if err := r.Flush(context.Background()); !errors.Is(err, errFlaky) {
+		t.Fatalf("flush with a failing second chunk: %v, want the store's error", err)
+	}
+	if got := store.calls.Load(); got != 2 {
+		t.Errorf("the failing flush made %d transactions, want 2 (the first chunk, then the failing one)", got)
+	}
+	written := 0
+	for _, k := range keys {
+		if f.stored(t, k.ID).LastUsedAt != nil {
+			written++
+		}
+	}
+	if written != 3 {
+		t.Errorf("after the failed flush %d keys written, want the first chunk's 3", written)
+	}
+	mustFlush(t, r)
+	if got := store.calls.Load(); got != 4 {
+		t.Errorf("%d transactions in all, want 4 (the retry wrote the other 4 keys in 2 chunks)", got)
+	}
+	for i, k := range keys {
+		wantLastUsed(t, f.stored(t, k.ID), ptr(t0.Add(time.Duration(i)*time.Second)))
+		wantCounts(t, k.Name, f.counts(t, k.ID), map[time.Time]map[string]int64{t0: {keyward.CodeValid: 1}})
+	}
+}
+
+// countingStore counts Update calls and fails the failAt-th one.
+type countingStore struct {
+	keyward.Store
+	calls  atomic.Int32
+	failAt int32
+}
+
+func (s *countingStore) Update(ctx context.Context, fn func(keyward.Tx) error) error {
+	if s.calls.Add(1) == s.failAt {
+		return errFlaky
+	}
+	return s.Store.Update(ctx, fn)
+}
+
 func TestCloseOnAFailingStoreReports(t *testing.T) {
 	f := mustFixture(t)
 	k := f.key(t, "k")
