@@ -120,6 +120,11 @@ func NewRedis(url string, opts RedisOptions) (*Redis, error) {
 	if r.logEvery <= 0 {
 		r.logEvery = DefaultRedisLogEvery
 	}
+	// go-redis's own lines (a pool that cannot dial, and the like) would go
+	// to standard error, unstructured and once per call. They go to the
+	// server's log at debug level: the limiter reports an unreachable Redis
+	// itself, once per logEvery. The logger is the package's, process-wide.
+	redis.SetLogger(redisLog{r.log})
 	ctx, cancel := context.WithTimeout(context.Background(), redisStartTimeout)
 	defer cancel()
 	if err := r.client.Ping(ctx).Err(); err != nil {
@@ -181,3 +186,10 @@ func (r *Redis) Fallbacks() uint64 { return r.fallbacks.Load() }
 
 // Close closes the connections to Redis.
 func (r *Redis) Close() error { return r.client.Close() }
+
+// redisLog is go-redis's logger, writing to slog at debug level.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
+}

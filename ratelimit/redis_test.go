@@ -271,8 +271,15 @@ func TestNewRedisErrors(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
-	if _, err := NewRedis("redis://"+addr+"/0", RedisOptions{}); err == nil {
+	var logBuf lockedBuffer
+	logger := slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if _, err := NewRedis("redis://"+addr+"/0", RedisOptions{Logger: logger}); err == nil {
 		t.Error("NewRedis succeeded with nothing listening")
+	}
+	// What go-redis itself says about it reaches the server's log, at
+	// debug level, and not standard error.
+	if out := logBuf.String(); !strings.Contains(out, "level=DEBUG") || !strings.Contains(out, "redis client: ") {
+		t.Errorf("go-redis's own lines are not in the server's log at debug level:\n%s", out)
 	}
 }
 
