@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/testclock"
 	"github.com/keyward/keyward/sqlite"
 )
 
@@ -25,35 +26,12 @@ var testPepper = []byte("keyward-test-pepper-0123456789abcdef")
 // t0 is where every fake clock starts.
 var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 
-// fakeClock is the service's injectable clock: it stands still until a test
-// moves it, so that expiry never depends on sleeping.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock(t time.Time) *fakeClock { return &fakeClock{now: t} }
-
-// Now is passed as keyward.Options.Now.
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock forward by d.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // env is one service over a real SQLite file, with its clock and everything
 // the tests want to check afterwards.
 type env struct {
 	svc   *keyward.Service
 	db    *sqlite.DB
-	clock *fakeClock
+	clock *testclock.Clock
 
 	mu      sync.Mutex
 	secrets []string // every secret and session token handed out, for the leak scans
@@ -80,7 +58,7 @@ func mustStore(tb testing.TB) *sqlite.DB {
 // password hashing.
 func mustService(tb testing.TB) *env {
 	tb.Helper()
-	e := &env{db: mustStore(tb), clock: newFakeClock(t0)}
+	e := &env{db: mustStore(tb), clock: testclock.New(t0)}
 	h, err := keyward.NewHasher(testPepper)
 	if err != nil {
 		tb.Fatalf("NewHasher: %v", err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/testclock"
 )
 
 // verification is one call of Options.OnVerify.
@@ -49,7 +50,7 @@ func (l *verifyLog) codes(keyID string) []string {
 // (OnUse and OnChange record as in mustService unless edit replaces them).
 func mustServiceWith(tb testing.TB, edit func(o *keyward.Options, e *env)) *env {
 	tb.Helper()
-	e := &env{db: mustStore(tb), clock: newFakeClock(t0)}
+	e := &env{db: mustStore(tb), clock: testclock.New(t0)}
 	h, err := keyward.NewHasher(testPepper)
 	if err != nil {
 		tb.Fatalf("NewHasher: %v", err)

@@ -17,6 +17,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/api"
 	"github.com/keyward/keyward/api/openapitest"
+	"github.com/keyward/keyward/internal/testclock"
 	"github.com/keyward/keyward/sqlite"
 )
 
@@ -39,26 +40,6 @@ func mustValidator(tb testing.TB) *openapitest.Validator {
 		tb.Fatal("the OpenAPI validator could not be built")
 	}
 	return validator
-}
-
-// clock is an injectable service clock that only moves when told to.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Now().UTC().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }
 
 // logSink keeps the server's warnings and errors so that a failing test can
@@ -92,7 +73,7 @@ type env struct {
 	svc   *keyward.Service
 	srv   *api.Server
 	ts    *httptest.Server
-	clock *clock
+	clock *testclock.Clock
 	logs  *logSink
 }
 
@@ -108,7 +89,7 @@ func newEnv(tb testing.TB, o envOptions) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e := &env{clock: newClock(), logs: &logSink{}}
+	e := &env{clock: testclock.New(time.Now().UTC().Truncate(time.Second)), logs: &logSink{}}
 	e.svc = keyward.NewService(store, hasher, keyward.Options{Now: e.clock.Now, PasswordParams: cheapPasswords, OnUse: o.onUse})
 	logger := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	e.srv = api.New(e.svc, api.Options{Logger: logger, Metrics: api.NewMetrics(), VerifyFailureLimit: o.verifyFailureLimit})

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/keyward/keyward/internal/testclock"
 )
 
 func TestClientSessionsAndMe(t *testing.T) {
@@ -852,7 +854,7 @@ func TestClientUnreachable(t *testing.T) {
 
 func TestClientUsage(t *testing.T) {
 	t.Parallel()
-	clk := &clock{now: time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC))
 	s := startServer(t, serverOpts{now: clk.Now})
 	ctx := ctxT(t)
 	c := s.admin(t)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
+
+	"github.com/keyward/keyward/internal/testclock"
 )
 
 // mwEnv is a Keyward, a service behind the middleware, and a counter of the
@@ -21,7 +23,7 @@ type mwEnv struct {
 	kw      *testServer
 	admin   *Client
 	calls   *countingTransport // the middleware's requests to Keyward
-	clock   *clock
+	clock   *testclock.Clock
 	service *httptest.Server
 	v       *Verifier
 
@@ -31,7 +33,7 @@ type mwEnv struct {
 
 func newMWEnv(t *testing.T, o MiddlewareOptions, so serverOpts) *mwEnv {
 	t.Helper()
-	e := &mwEnv{clock: &clock{now: time.Now()}}
+	e := &mwEnv{clock: testclock.New(time.Now())}
 	if so.now == nil {
 		so.now = e.clock.Now // one clock for Keyward and the middleware
 	}

@@ -18,37 +18,19 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/testclock"
 	"github.com/keyward/keyward/sqlite"
 )
 
 // t0 is where every fake clock starts: the start of an hour.
 var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 
-// clock is the fake clock shared by the "service" (the times passed to Used
-// and Count) and the recorder (WithClock).
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
 // fixture is a real SQLite store with one tenant and one owner.
 type fixture struct {
 	db     *sqlite.DB
 	tenant *keyward.Tenant
 	owner  *keyward.User
-	clk    *clock
+	clk    *testclock.Clock // shared by the "service" (the times passed to Used and Count) and the recorder (WithClock)
 }
 
 func mustFixture(tb testing.TB) *fixture {
@@ -59,7 +41,7 @@ func mustFixture(tb testing.TB) *fixture {
 		tb.Fatalf("sqlite.Open: %v", err)
 	}
 	tb.Cleanup(func() { db.Close() })
-	f := &fixture{db: db, clk: &clock{now: t0}}
+	f := &fixture{db: db, clk: testclock.New(t0)}
 	f.tenant = &keyward.Tenant{ID: mustID(tb, keyward.PrefixTenant), Name: "Acme", CreatedAt: t0, Settings: keyward.DefaultSettings()}
 	f.owner = &keyward.User{ID: mustID(tb, keyward.PrefixUser), TenantID: f.tenant.ID, Email: "ada@acme.example",
 		Name: "Ada", Kind: keyward.KindUser, Roles: []string{keyward.RoleDeveloper}, Licensed: true, CreatedAt: t0, UpdatedAt: t0}

@@ -6,12 +6,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/testclock"
 	"github.com/keyward/keyward/sqlite"
 	"github.com/keyward/keyward/verifier"
 )
@@ -23,24 +23,6 @@ var (
 	cheap      = keyward.PasswordParams{Memory: 64, Time: 1, Threads: 1}
 	t0         = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 )
-
-// clock is an injectable clock that stands still until a test moves it.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // probeStore is the real store with two additions for tests: it counts the
 // key lookups that reach it (KeyForVerify, the cache's one way to the
@@ -80,7 +62,7 @@ type fixture struct {
 	store  *probeStore
 	cache  *verifier.Cache
 	svc    *keyward.Service
-	clock  *clock // the cache's clock
+	clock  *testclock.Clock // the cache's clock
 	tenant string
 	admin  string // a session token of the tenant's administrator
 	key    string // the bootstrap admin key
@@ -114,7 +96,7 @@ func newFixtureOn(tb testing.TB, opts verifier.Options, now func() time.Time) *f
 			tb.Errorf("close store: %v", err)
 		}
 	})
-	f := &fixture{db: db, store: &probeStore{Store: db}, clock: &clock{now: t0}, secrets: map[string]string{}}
+	f := &fixture{db: db, store: &probeStore{Store: db}, clock: testclock.New(t0), secrets: map[string]string{}}
 	svcNow := now
 	if svcNow == nil {
 		svcNow = f.clock.Now

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/keyward/keyward/internal/testclock"
 	"github.com/keyward/keyward/postgres/pgtest"
 )
 
@@ -1229,27 +1230,9 @@ func TestRestartPersistence(t *testing.T) {
 		events, dir)
 }
 
-// fakeClock is the server's clock in TestExpiry: time moves only when told.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // TestExpiry moves the server's clock past keys' and sessions' expiry.
 func TestExpiry(t *testing.T) {
-	clk := &fakeClock{t: time.Now().UTC().Truncate(time.Second)}
+	clk := testclock.New(time.Now().UTC().Truncate(time.Second))
 	rec := &recorder{}
 	srv := startServer(t, t.TempDir(), rec, serverOpts{Now: clk.Now, SweepInterval: 20 * time.Millisecond})
 	c := srv.c
