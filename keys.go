@@ -680,7 +680,7 @@ func (s *Service) BulkRevoke(ctx context.Context, p *Principal, in BulkRevokeInp
 			revoked, err := tx.RevokeKeys(ctx, RevokeSpec{TenantID: p.Tenant.ID, Type: in.Type, At: now,
 				By: p.User.ID, Reason: in.Reason,
 				Event: s.event(ctx, now, p.Tenant.ID, ActionKeyRevoked, p.Actor(), Ref{Type: TargetKey}, "", details),
-				NewID: func() string { return s.newID(PrefixEvent) }})
+				NewID: func() (string, error) { return NewID(s.rand, PrefixEvent) }})
 			if err != nil {
 				return err
 			}

@@ -184,7 +184,7 @@ type RevokeSpec struct {
 	// is the key (type, ID and name) and whose TargetOwnerID is the key's
 	// owner. Its own ID, Target and TargetOwnerID are ignored.
 	Event *Event
-	NewID func() string
+	NewID func() (string, error)
 }
 
 // RevokedKey is a key that RevokeKeys revoked: what the caches that may

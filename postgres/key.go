@@ -50,7 +50,9 @@ const (
 		updated_at = @updated_at
 		WHERE tenant_id = @tenant AND id = @id
 		RETURNING revoked_at, revoked_by, revoke_reason`
-	qDeleteKey     = `DELETE FROM keys WHERE tenant_id = $1 AND id = $2`
+	qDeleteKey = `DELETE FROM keys WHERE tenant_id = $1 AND id = $2`
+	qKeyTotal  = `SELECT coalesce(sum(n), 0)::bigint FROM key_totals
+		WHERE tenant_id = $1 AND (coalesce($2::text, '') = '' OR kind = $2::text)`
 	qCountLiveKeys = `SELECT count(*) FROM keys WHERE tenant_id = $1 AND owner_id = $2
 		AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $3)`
 	// The join with the owner serves the Type filter. Only what the events
@@ -245,7 +247,11 @@ func (t *tx) RevokeKeys(ctx context.Context, r keyward.RevokeSpec) ([]keyward.Re
 		_, err = t.tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumnList,
 			pgx.CopyFromSlice(len(revoked), func(i int) ([]any, error) {
 				k := revoked[i]
-				return []any{r.NewID(), e.TenantID, micros(e.Time), e.Action,
+				id, err := r.NewID()
+				if err != nil {
+					return nil, err
+				}
+				return []any{id, e.TenantID, micros(e.Time), e.Action,
 					e.Actor.Type, e.Actor.ID, e.Actor.Name, e.ActorUserID,
 					e.Target.Type, k.ID, k.name, k.owner,
 					e.IP, e.UserAgent, json.RawMessage(details)}, nil
@@ -351,10 +357,14 @@ type keyWhere struct {
 	where    []string
 	args     pgx.NamedArgs
 	joinUser bool // the clause reads the owner
+	// counted: the filter is the tenant and at most the owner type, whose
+	// total is a counter (00004_key_totals.sql).
+	counted bool
 }
 
 func newKeyWhere(f keyward.KeyFilter, fold string) (*keyWhere, error) {
-	w := &keyWhere{where: []string{"k.tenant_id = @tenant"}, args: pgx.NamedArgs{"tenant": f.TenantID}}
+	w := &keyWhere{where: []string{"k.tenant_id = @tenant"}, args: pgx.NamedArgs{"tenant": f.TenantID},
+		counted: f.OwnerID == "" && f.Status == "" && f.Q == ""}
 	if f.OwnerID != "" {
 		w.where = append(w.where, "k.owner_id = @owner")
 		w.args["owner"] = f.OwnerID
@@ -384,6 +394,13 @@ func newKeyWhere(f keyward.KeyFilter, fold string) (*keyWhere, error) {
 
 // keyTotal counts the keys of the filter, whatever the page.
 func (t *tx) keyTotal(ctx context.Context, w *keyWhere) (int, error) {
+	if w.counted {
+		var n int
+		if err := t.tx.QueryRow(ctx, qKeyTotal, w.args["tenant"], w.args["type"]).Scan(&n); err != nil {
+			return 0, wrap("count keys", err)
+		}
+		return n, nil
+	}
 	from := "keys k"
 	if w.joinUser {
 		from = keyJoin

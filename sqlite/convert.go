@@ -175,15 +175,15 @@ func isASCII(s string) bool {
 // the handle it was given (kw_new_id(:gen)), and every call of
 // kw_new_id(handle) is a new ID from it. A handle lives as long as the
 // statement that needs it.
-var idGenerators = &generators{m: map[int64]func() string{}}
+var idGenerators = &generators{m: map[int64]func() (string, error){}}
 
 type generators struct {
 	mu   sync.Mutex
 	next int64
-	m    map[int64]func() string
+	m    map[int64]func() (string, error)
 }
 
-func (g *generators) add(f func() string) int64 {
+func (g *generators) add(f func() (string, error)) int64 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.next++
@@ -197,7 +197,7 @@ func (g *generators) remove(h int64) {
 	delete(g.m, h)
 }
 
-func (g *generators) get(h int64) func() string {
+func (g *generators) get(h int64) func() (string, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.m[h]
@@ -214,7 +214,7 @@ func init() {
 		if f == nil {
 			return nil, fmt.Errorf("kw_new_id(%d): no such generator", h)
 		}
-		return f(), nil
+		return f() // an error fails the statement
 	})
 	sqlite.MustRegisterDeterministicScalarFunction("kw_lower", 1, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
 		switch v := args[0].(type) {

@@ -255,7 +255,7 @@ func (t *tx) RevokeKeys(ctx context.Context, r keyward.RevokeSpec) ([]keyward.Re
 		}
 		gen := idGenerators.add(r.NewID)
 		defer idGenerators.remove(gen)
-		_, err = t.exec(ctx, qEvents, append(set, sql.Named("gen", gen),
+		res, err := t.exec(ctx, qEvents, append(set, sql.Named("gen", gen),
 			sql.Named("time", micros(e.Time)), sql.Named("action", e.Action),
 			sql.Named("actor_type", e.Actor.Type), sql.Named("actor_id", e.Actor.ID),
 			sql.Named("actor_name", e.Actor.Name), sql.Named("actor_user_id", e.ActorUserID),
@@ -266,6 +266,13 @@ func (t *tx) RevokeKeys(ctx context.Context, r keyward.RevokeSpec) ([]keyward.Re
 		}
 		if err != nil {
 			return nil, wrap("revoke keys: events", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return nil, wrap("revoke keys: events", err)
+		}
+		if err := t.addEvents(ctx, r.TenantID, n); err != nil {
+			return nil, err
 		}
 	}
 	rows, err := t.query(ctx, qRevoke, append(set, sql.Named("by", by), sql.Named("reason", nullString(r.Reason)))...)

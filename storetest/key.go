@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -386,10 +387,10 @@ func testRevokeKeys(t *testing.T, s keyward.Store) {
 				TargetOwnerID: "usr_ignored", IP: "192.0.2.7", UserAgent: "keyward-cli/1.0",
 				Details: map[string]any{"bulk": true, "reason": "incident"}}
 			var newIDs []string
-			newID := func() string {
+			newID := func() (string, error) {
 				id := mustID(t, keyward.PrefixEvent)
 				newIDs = append(newIDs, id)
-				return id
+				return id, nil
 			}
 			var got []keyward.RevokedKey
 			mustUpdate(t, s, func(ctx context.Context, tx keyward.Tx) error {
@@ -430,6 +431,9 @@ func testRevokeKeys(t *testing.T, s keyward.Store) {
 			})
 			if len(newIDs) != len(want) {
 				t.Errorf("NewID called %d times, want %d", len(newIDs), len(want))
+			}
+			if page.Total != len(want) {
+				t.Errorf("the events list's total is %d, want %d", page.Total, len(want))
 			}
 			gotIDs := map[string]bool{}
 			for _, e := range page.Events {
@@ -485,7 +489,7 @@ func testRevokeKeys(t *testing.T, s keyward.Store) {
 		err := update(s, func(ctx context.Context, tx keyward.Tx) error {
 			_, err := tx.RevokeKeys(ctx, keyward.RevokeSpec{TenantID: f.tn.ID, At: now, By: f.ada.ID,
 				Event: &keyward.Event{Time: now, TenantID: f.tn.ID, Action: keyward.ActionKeyRevoked, Target: keyward.Ref{Type: keyward.TargetKey}},
-				NewID: func() string { return "evt_same" }})
+				NewID: func() (string, error) { return "evt_same", nil }})
 			return err
 		})
 		wantCode(t, "RevokeKeys(one event ID for every key)", err, keyward.EConflict)
@@ -493,6 +497,36 @@ func testRevokeKeys(t *testing.T, s keyward.Store) {
 			if diff := cmp.Diff(k, mustGetKey(t, s, f.tn.ID, k.ID), cmpOpts); diff != "" {
 				t.Errorf("%s changed by a failed revocation (-want +got):\n%s", k.Name, diff)
 			}
+		}
+	})
+	t.Run("failing NewID", func(t *testing.T) {
+		f := setup(t)
+		broken := errors.New("no randomness")
+		calls := 0
+		err := update(s, func(ctx context.Context, tx keyward.Tx) error {
+			_, err := tx.RevokeKeys(ctx, keyward.RevokeSpec{TenantID: f.tn.ID, At: now, By: f.ada.ID,
+				Event: &keyward.Event{Time: now, TenantID: f.tn.ID, Action: keyward.ActionKeyRevoked, Target: keyward.Ref{Type: keyward.TargetKey}},
+				NewID: func() (string, error) {
+					if calls++; calls == 3 {
+						return "", broken
+					}
+					return mustID(t, keyward.PrefixEvent), nil
+				}})
+			return err
+		})
+		if err == nil {
+			t.Fatal("RevokeKeys succeeded though NewID failed")
+		}
+		for _, k := range append(slices.Clone(f.live), f.system...) {
+			if diff := cmp.Diff(k, mustGetKey(t, s, f.tn.ID, k.ID), cmpOpts); diff != "" {
+				t.Errorf("%s changed by a failed revocation (-want +got):\n%s", k.Name, diff)
+			}
+		}
+		page := mustGet(t, s, func(ctx context.Context, tx keyward.Tx) (*keyward.EventPage, error) {
+			return tx.ListEvents(ctx, keyward.EventFilter{TenantID: f.tn.ID, PageSize: 50})
+		})
+		if page.Total != 0 || len(page.Events) != 0 {
+			t.Errorf("a failed revocation left %d events (total %d)", len(page.Events), page.Total)
 		}
 	})
 }
