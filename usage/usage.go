@@ -55,22 +55,46 @@ type Recorder struct {
 	spikeCfg     SpikeConfig
 	reportSpikes func(context.Context, []keyward.UsageSpike) error
 
+	// shards hold what the hot path notes, each key in one shard (by its
+	// ID), each shard under its own lock, so that verifications of
+	// different keys on different cores do not wait for one another.
+	shards [recorderShards]shard
+
+	flushMu sync.Mutex // one flush at a time, so batches are never written out of order
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+}
+
+// recorderShards is how many locks the recorder's state is split under.
+const recorderShards = 32
+
+// shard is one part of the recorder's state.
+type shard struct {
 	mu sync.Mutex
 	// rates holds, per key used within the last hour, what the hot path
 	// notes (uses and counts since the last flush) and the key's recent
 	// rate: one map lookup per call. Flush moves the uses and counts into
-	// pending and counts.
+	// its batch.
 	rates map[string]*keyUse
 	// pending and counts are what is to be written: batches a failed flush
 	// kept, counts of hours that ended before a flush, and odd codes.
 	pending map[string]time.Time
 	counts  map[countKey]int64
 	spikes  []keyward.UsageSpike
+	_       [64]byte // shards sit on cache lines of their own
+}
 
-	flushMu sync.Mutex // one flush at a time, so batches are never written out of order
-	stop    chan struct{}
-	done    chan struct{}
-	once    sync.Once
+// shardOf is the shard of a key: by the last two characters of its ID,
+// which are random.
+func (r *Recorder) shardOf(keyID string) *shard {
+	var h uint
+	if n := len(keyID); n >= 2 {
+		h = uint(keyID[n-1])*61 + uint(keyID[n-2])
+	} else if n == 1 {
+		h = uint(keyID[0])
+	}
+	return &r.shards[h%recorderShards]
 }
 
 type countKey struct {
@@ -91,7 +115,7 @@ type keyUse struct {
 }
 
 // countedCodes are the codes keyUse counts in place; any other goes to
-// Recorder.counts directly.
+// its shard's counts directly.
 var countedCodes = [...]string{keyward.CodeValid, keyward.CodeInactive, keyward.CodeRevoked, keyward.CodeExpired,
 	keyward.CodeKeysDisabled, keyward.CodeForbidden, keyward.CodeRateLimited, keyward.CodeNotFound}
 
@@ -133,9 +157,12 @@ func New(store keyward.Store, log *slog.Logger, interval time.Duration, opts ...
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
-	r := &Recorder{now: time.Now, store: store, log: log, interval: interval, chunk: flushChunk, pending: map[string]time.Time{},
-		counts: map[countKey]int64{}, rates: map[string]*keyUse{},
+	r := &Recorder{now: time.Now, store: store, log: log, interval: interval, chunk: flushChunk,
 		stop: make(chan struct{}), done: make(chan struct{})}
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.rates, sh.pending, sh.counts = map[string]*keyUse{}, map[string]time.Time{}, map[countKey]int64{}
+	}
 	for _, o := range opts {
 		o(r)
 	}
@@ -146,20 +173,21 @@ func New(store keyward.Store, log *slog.Logger, interval time.Duration, opts ...
 // Used notes one successful use of a key; it never blocks on the store.
 func (r *Recorder) Used(keyID string, at time.Time) {
 	ns := at.UnixNano()
-	r.mu.Lock()
-	u := r.use(keyID, at.Unix()/60)
+	sh := r.shardOf(keyID)
+	sh.mu.Lock()
+	u := sh.use(keyID, at.Unix()/60)
 	if ns > u.used {
 		u.used = ns
 	}
-	r.mu.Unlock()
+	sh.mu.Unlock()
 }
 
 // use is the keyUse of a key, made on first use. Called with mu held.
-func (r *Recorder) use(keyID string, minute int64) *keyUse {
-	u := r.rates[keyID]
+func (sh *shard) use(keyID string, minute int64) *keyUse {
+	u := sh.rates[keyID]
 	if u == nil {
 		u = &keyUse{}
-		r.rates[keyID] = u
+		sh.rates[keyID] = u
 	}
 	if minute > u.active {
 		u.active = minute
@@ -167,8 +195,8 @@ func (r *Recorder) use(keyID string, minute int64) *keyUse {
 	return u
 }
 
-// carry moves u's counts to r.counts, for a new hour or a flush. Called with mu held.
-func (r *Recorder) carry(keyID string, u *keyUse, to map[countKey]int64) {
+// carry moves u's counts to a batch, for a new hour or a flush.
+func carry(keyID string, u *keyUse, to map[countKey]int64) {
 	for i, n := range u.n {
 		if n != 0 {
 			to[countKey{keyID: keyID, hour: u.hour, code: countedCodes[i]}] += int64(n)
@@ -182,18 +210,19 @@ func (r *Recorder) carry(keyID string, u *keyUse, to map[countKey]int64) {
 func (r *Recorder) Count(k *keyward.Key, code string, at time.Time) {
 	sec := at.Unix()
 	hour := sec - sec%3600
-	r.mu.Lock()
-	u := r.use(k.ID, sec/60)
+	sh := r.shardOf(k.ID)
+	sh.mu.Lock()
+	u := sh.use(k.ID, sec/60)
 	if code == keyward.CodeValid {
 		if ns := at.UnixNano(); ns > u.used {
 			u.used = ns
 		}
 	}
 	if i := codeIndex(code); i < 0 {
-		r.counts[countKey{keyID: k.ID, hour: hour, code: code}]++
+		sh.counts[countKey{keyID: k.ID, hour: hour, code: code}]++
 	} else {
 		if u.hour != hour || u.n[i] == math.MaxUint32 {
-			r.carry(k.ID, u, r.counts)
+			carry(k.ID, u, sh.counts)
 			u.hour = hour
 		}
 		u.n[i]++
@@ -207,24 +236,25 @@ func (r *Recorder) Count(k *keyward.Key, code string, at time.Time) {
 		st.key = k
 		m := sec / 60
 		if m > st.minute {
-			r.closeMinutes(st, m)
+			r.closeMinutes(sh, st, m)
 		}
 		if m > st.last {
 			st.last = m
 		}
 		st.count++
 	}
-	r.mu.Unlock()
+	sh.mu.Unlock()
 }
 
 // closeMinutes ends st's counting minute (and any idle ones after it) at
-// minute now, and notes a spike if the ended minute was one.
-func (r *Recorder) closeMinutes(st *rate, now int64) {
+// minute now, and notes a spike in sh if the ended minute was one. Called
+// with sh.mu held.
+func (r *Recorder) closeMinutes(sh *shard, st *rate, now int64) {
 	c := r.spikeCfg
 	if st.minutes >= c.Warmup && st.count >= c.MinPerMinute && float64(st.count) > c.Factor*st.avg &&
 		(st.minute-st.alerted)*60 >= int64(c.Cooldown/time.Second) {
 		st.alerted = st.minute
-		r.spikes = append(r.spikes, keyward.UsageSpike{Key: st.key, Minute: time.Unix(st.minute*60, 0).UTC(),
+		sh.spikes = append(sh.spikes, keyward.UsageSpike{Key: st.key, Minute: time.Unix(st.minute*60, 0).UTC(),
 			Count: st.count, Average: st.avg})
 	}
 	st.avg = nextAverage(st.avg, float64(st.count), st.minutes)
@@ -279,32 +309,42 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
 	now := r.now().Unix() / 60
-	r.mu.Lock()
-	used, counts := r.pending, r.counts
-	r.pending, r.counts = map[string]time.Time{}, map[countKey]int64{}
-	for id, u := range r.rates {
-		if u.used != 0 {
-			if at := time.Unix(0, u.used).UTC(); !used[id].After(at) {
-				used[id] = at
-			}
-			u.used = 0
+	used, counts := map[string]time.Time{}, map[countKey]int64{}
+	var spikes []keyward.UsageSpike
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.Lock()
+		for id, at := range sh.pending {
+			used[id] = at
 		}
-		r.carry(id, u, counts)
-		if st := &u.rate; u.rated {
-			if st.minute < now {
-				r.closeMinutes(st, now)
+		for k, n := range sh.counts {
+			counts[k] += n
+		}
+		sh.pending, sh.counts = map[string]time.Time{}, map[countKey]int64{}
+		for id, u := range sh.rates {
+			if u.used != 0 {
+				if at := time.Unix(0, u.used).UTC(); !used[id].After(at) {
+					used[id] = at
+				}
+				u.used = 0
 			}
-			if now-st.last > 60 {
-				u.rated = false // idle for an hour: forget its rate
+			carry(id, u, counts)
+			if st := &u.rate; u.rated {
+				if st.minute < now {
+					r.closeMinutes(sh, st, now)
+				}
+				if now-st.last > 60 {
+					u.rated = false // idle for an hour: forget its rate
+				}
+			}
+			if !u.rated || now-u.active > 60 {
+				delete(sh.rates, id) // nothing left to keep, or idle for an hour: forget it
 			}
 		}
-		if !u.rated || now-u.active > 60 {
-			delete(r.rates, id) // nothing left to keep, or idle for an hour: forget it
-		}
+		spikes = append(spikes, sh.spikes...)
+		sh.spikes = nil
+		sh.mu.Unlock()
 	}
-	spikes := r.spikes
-	r.spikes = nil
-	r.mu.Unlock()
 
 	err := r.write(ctx, used, counts)
 	if len(spikes) > 0 {
@@ -360,18 +400,19 @@ func (r *Recorder) write(ctx context.Context, used map[string]time.Time, counts 
 			return tx.AddUsage(ctx, batch)
 		})
 		if err != nil {
-			r.mu.Lock()
 			for _, id := range ids {
+				sh := r.shardOf(id)
+				sh.mu.Lock()
 				if at, ok := used[id]; ok {
-					if prev, ok := r.pending[id]; !ok || at.After(prev) {
-						r.pending[id] = at
+					if prev, ok := sh.pending[id]; !ok || at.After(prev) {
+						sh.pending[id] = at
 					}
 				}
 				for _, k := range byKey[id] {
-					r.counts[k] += counts[k]
+					sh.counts[k] += counts[k]
 				}
+				sh.mu.Unlock()
 			}
-			r.mu.Unlock()
 			return err
 		}
 		ids = ids[len(chunk):]

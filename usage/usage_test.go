@@ -227,9 +227,7 @@ func TestFlushDropsDeletedKeys(t *testing.T) {
 	wantLastUsed(t, f.stored(t, kept.ID), ptr(t0))
 	wantCounts(t, "kept", f.counts(t, kept.ID), map[time.Time]map[string]int64{t0: {keyward.CodeValid: 1}})
 	// And it is not retried forever: the next flush has nothing to write.
-	r.mu.Lock()
-	pending, counts := len(r.pending), len(r.counts)
-	r.mu.Unlock()
+	_, pending, counts := r.held()
 	if pending != 0 || counts != 0 {
 		t.Errorf("after the flush %d uses and %d counts are still pending", pending, counts)
 	}
@@ -684,11 +682,14 @@ func TestIdleKeysAreForgotten(t *testing.T) {
 		s.minute(m, uses)
 	}
 	tracked := func() map[string]bool {
-		s.r.mu.Lock()
-		defer s.r.mu.Unlock()
 		out := map[string]bool{}
-		for id := range s.r.rates {
-			out[id] = true
+		for i := range s.r.shards {
+			sh := &s.r.shards[i]
+			sh.mu.Lock()
+			for id := range sh.rates {
+				out[id] = true
+			}
+			sh.mu.Unlock()
 		}
 		return out
 	}
@@ -737,10 +738,19 @@ func TestNoSpikeWatchWithoutConfig(t *testing.T) {
 	}
 	f.clk.Set(t0.Add(time.Hour))
 	mustFlush(t, r)
-	r.mu.Lock()
-	n := len(r.rates)
-	r.mu.Unlock()
-	if n != 0 {
+	if n, _, _ := r.held(); n != 0 {
 		t.Errorf("%d keys tracked for spikes without WithSpikes", n)
 	}
+}
+
+// held counts what the recorder holds: keys tracked, and uses and counts
+// waiting to be written.
+func (r *Recorder) held() (rates, pending, counts int) {
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.Lock()
+		rates, pending, counts = rates+len(sh.rates), pending+len(sh.pending), counts+len(sh.counts)
+		sh.mu.Unlock()
+	}
+	return rates, pending, counts
 }
