@@ -10,7 +10,7 @@ const (
 	// coarseTick is how often coarseClock reads the wall clock while
 	// verifications run, and so how far behind it may read (plus the
 	// scheduling delay of its goroutine, which a machine saturated with
-	// work can stretch to a few milliseconds).
+	// work can stretch to tens of milliseconds).
 	coarseTick = time.Millisecond
 	// coarseIdleTicks ticks without a reading stop the goroutine: an idle
 	// server does not wake a thousand times a second.
@@ -21,8 +21,9 @@ const (
 // at its last tick, like the cached time of nginx's event loop. Reading it
 // is one atomic load; time.Now costs about 55 ns on this machine's virtual
 // clock, a sixth of a cache hit. A verification judges expiry and cache
-// ages on it, so it may take a key as unexpired up to about a millisecond
-// after its expiry; nothing it decides is finer than that. The goroutine
+// ages on it, so it may take a key as unexpired about a millisecond after
+// its expiry (more on a saturated machine); it never reads ahead of the
+// wall clock. The goroutine
 // runs only while verifications come: it stops after coarseIdleTicks idle
 // ticks, and the next reading starts it again with an exact time.
 type coarseClock struct {
