@@ -21,9 +21,9 @@ const (
 // at its last tick, like the cached time of nginx's event loop. Reading it
 // is one atomic load; time.Now costs about 55 ns on this machine's virtual
 // clock, a sixth of a cache hit. A verification judges expiry and cache
-// ages on it, so it may take a key as unexpired about a millisecond after
-// its expiry (more on a saturated machine); it never reads ahead of the
-// wall clock. The goroutine
+// ages on it, except that a key within exactNearExpiry of its expiry is
+// judged on time.Now (see Service.Verify); it never reads ahead of the wall
+// clock (unless the wall clock steps back). The goroutine
 // runs only while verifications come: it stops after coarseIdleTicks idle
 // ticks, and the next reading starts it again with an exact time.
 type coarseClock struct {
@@ -77,6 +77,12 @@ func (c *coarseClock) run() {
 		c.ns.Store(time.Now().UnixNano())
 	}
 }
+
+// exactNearExpiry is how near its expiry a key is judged on the exact clock
+// rather than the coarse one: the coarse clock would have to lag by more
+// than this (a process frozen for a minute, its readers running before its
+// ticker) to judge an expired key valid.
+const exactNearExpiry = time.Minute
 
 // wallClock is the verifier's clock when the service has no injected one.
 var wallClock coarseClock

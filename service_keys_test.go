@@ -1154,3 +1154,42 @@ func TestListKeysQuery(t *testing.T) {
 		t.Errorf("active keys at the service clock (-want +got):\n%s", diff)
 	}
 }
+
+// On the real clock (the coarse one Verify reads when no clock is
+// injected), a key rotated with no grace is refused by the very next
+// verification, every time: near a key's expiry the exact clock decides.
+func TestRotationWithoutGraceOnTheRealClock(t *testing.T) {
+	ctx := context.Background()
+	h, err := keyward.NewHasher(testPepper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := cheap
+	svc := keyward.NewService(mustStore(t), h, keyward.Options{PasswordParams: &params})
+	res, err := svc.Bootstrap(ctx, keyward.BootstrapInput{Tenant: "Acme", Email: "admin@acme.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := svc.Authenticate(ctx, res.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zero := time.Duration(0)
+	k, secret, err := svc.CreateKey(ctx, admin, keyward.KeyInput{Name: "rotated"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		if r, err := svc.Verify(ctx, keyward.VerifyInput{Key: secret}); err != nil || r.Code != keyward.CodeValid {
+			t.Fatalf("rotation %d: the current key: %s, %v", i, r.Code, err)
+		}
+		next, nextSecret, err := svc.RotateKey(ctx, admin, k.ID, &zero)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, err := svc.Verify(ctx, keyward.VerifyInput{Key: secret}); err != nil || r.Code != keyward.CodeExpired {
+			t.Fatalf("rotation %d: the old key right after a rotation with no grace: %s, %v; want EXPIRED", i, r.Code, err)
+		}
+		k, secret = next, nextSecret
+	}
+}

@@ -144,6 +144,15 @@ func (s *Service) Verify(ctx context.Context, in VerifyInput) (VerifyResult, err
 	if err != nil || k == nil {
 		return VerifyResult{Code: CodeNotFound}, err
 	}
+	// The coarse clock may read a little behind (clock.go). Where that
+	// could decide the answer, near the key's expiry (a rotation with no
+	// grace expires the old key at the very moment of its answer), the
+	// exact clock decides.
+	if e := k.ExpiresAt; e != nil {
+		if d := e.Sub(now); d > -exactNearExpiry && d < exactNearExpiry {
+			now = s.now()
+		}
+	}
 	res := VerifyResult{Code: Judge(k, *set, in, now), Key: k}
 	if res.Code == CodeValid && k.RateLimit != nil && !s.limiter.Allow(k.ID, k.RateLimit.Limit, k.RateLimit.Window(), now) {
 		res.Code = CodeRateLimited
