@@ -49,7 +49,11 @@ func (l *Local) Allow(id string, limit int, win time.Duration, now time.Time) bo
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	w := sh.m[id]
-	if w == nil || now.Sub(w.start) >= win || now.Before(w.start) {
+	// A use read on a clock a little behind the one that opened the window
+	// (another goroutine's reading, taken earlier, counted later) is in the
+	// window; one a whole window before it means the wall clock stepped
+	// back, and starts a new window.
+	if w == nil || now.Sub(w.start) >= win || w.start.Sub(now) >= win {
 		if w == nil {
 			if len(sh.m) >= maxPerShard {
 				for k, v := range sh.m {

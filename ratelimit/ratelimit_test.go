@@ -27,6 +27,25 @@ func TestLocalWindow(t *testing.T) {
 	}
 }
 
+// A use whose time reads a little before the window's start (a clock
+// reading taken earlier by another goroutine, counted later) counts in the
+// window: it does not start a new one, which would let the key past its
+// limit. A reading a whole window earlier is a step of the wall clock back,
+// and starts a new window, so that a step back cannot hold a key for long.
+func TestLocalEarlierReadings(t *testing.T) {
+	l := NewLocal()
+	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	if !l.Allow("k", 2, time.Minute, t0) || !l.Allow("k", 2, time.Minute, t0.Add(-time.Millisecond)) {
+		t.Fatal("uses within the limit refused")
+	}
+	if l.Allow("k", 2, time.Minute, t0.Add(-2*time.Millisecond)) {
+		t.Fatal("a third use, read a little before the window's start, was allowed past a limit of 2")
+	}
+	if !l.Allow("k", 2, time.Minute, t0.Add(-time.Minute)) {
+		t.Fatal("a use a whole window before the start (the clock stepped back) did not start a new window")
+	}
+}
+
 func TestLocalConcurrentNeverExceeds(t *testing.T) {
 	l := NewLocal()
 	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
