@@ -81,15 +81,20 @@ var (
 		{"orders:read"}, {"metrics:write"}, {"catalog:read", "catalog:write", "media:read"}}
 )
 
-// benchKeyCount is the number of keys of the tenant "Bench".
-func benchKeyCount(tb testing.TB) int {
-	s := os.Getenv("KEYWARD_BENCH_KEYS")
+// benchKeyCount is the number of keys of the tenant "Bench":
+// KEYWARD_BENCH_KEYS, default 20,000.
+func benchKeyCount(tb testing.TB) int { return benchCount(tb, "KEYWARD_BENCH_KEYS", "keys", 20_000) }
+
+// benchCount is the number of things a fixture holds: the environment
+// variable env when set (at least 100), else def.
+func benchCount(tb testing.TB, env, things string, def int) int {
+	s := os.Getenv(env)
 	if s == "" {
-		return 20_000
+		return def
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 100 {
-		tb.Fatalf("KEYWARD_BENCH_KEYS=%q: want a number of keys, at least 100", s)
+		tb.Fatalf("%s=%q: want a number of %s, at least 100", env, s, things)
 	}
 	return n
 }
@@ -629,14 +634,17 @@ func BenchmarkKeyByHash(b *testing.B) {
 func restoreRevoked(b *testing.B, db *DB, tenantID, by string) {
 	b.Helper()
 	ctx := context.Background()
-	for _, q := range []string{
-		`UPDATE keys SET revoked_at = NULL, revoked_by = NULL, revoke_reason = NULL, updated_at = created_at
-			WHERE tenant_id = ? AND revoked_by = ?`,
-		`DELETE FROM events WHERE tenant_id = ? AND action = 'key.revoked' AND actor_id = ?`,
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`UPDATE keys SET revoked_at = NULL, revoked_by = NULL, revoke_reason = NULL, updated_at = created_at
+			WHERE tenant_id = ? AND revoked_by = ?`, []any{tenantID, by}},
+		{`DELETE FROM events WHERE tenant_id = ? AND action = 'key.revoked' AND actor_id = ?`, []any{tenantID, by}},
 		// The events' counter, which only the store's writes keep.
-		`UPDATE event_totals SET n = (SELECT count(*) FROM events WHERE tenant_id = ?1) WHERE tenant_id = ?1 AND ?2 = ?2`,
+		{`UPDATE event_totals SET n = (SELECT count(*) FROM events WHERE tenant_id = ?1) WHERE tenant_id = ?1`, []any{tenantID}},
 	} {
-		if _, err := db.writer.ExecContext(ctx, q, tenantID, by); err != nil {
+		if _, err := db.writer.ExecContext(ctx, q.sql, q.args...); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -646,8 +654,9 @@ func restoreRevoked(b *testing.B, db *DB, tenantID, by string) {
 }
 
 // BenchmarkRevokeKeys is a bulk revocation in the store: RevokeKeys with
-// one key.revoked event per key, in one Update, as Service.BulkRevoke does. "type=system" revokes the n/10 system keys among
-// the n keys of Bench; "all" every key of Other (n/10).
+// one key.revoked event per key, in one Update, as Service.BulkRevoke does.
+// "type=system" revokes the n/10 system keys among the n keys of Bench;
+// "all" every key of Other (n/10).
 func BenchmarkRevokeKeys(b *testing.B) {
 	f := benchDB(b)
 	for _, c := range []struct {

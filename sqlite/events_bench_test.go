@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 
 	"github.com/keyward/keyward"
@@ -17,15 +16,7 @@ const benchEventsTenant = "tnt_events"
 // benchEventCount is the number of events of the events fixture:
 // KEYWARD_BENCH_EVENTS, default 100,000 (docs/performance.md uses 1,000,000).
 func benchEventCount(tb testing.TB) int {
-	s := os.Getenv("KEYWARD_BENCH_EVENTS")
-	if s == "" {
-		return 100_000
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 100 {
-		tb.Fatalf("KEYWARD_BENCH_EVENTS=%q: want a number of events, at least 100", s)
-	}
-	return n
+	return benchCount(tb, "KEYWARD_BENCH_EVENTS", "events", 100_000)
 }
 
 // eventsFixture is a database whose one tenant has n events (five actions,

@@ -3,37 +3,19 @@ package main
 import (
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/internal/testclock"
 	"github.com/keyward/keyward/postgres/pgtest"
 )
-
-// steppingClock is a clock several servers share, moved by the test.
-type steppingClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *steppingClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *steppingClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // TestLeaderOnPostgres: of two nodes on one PostgreSQL, exactly one runs the
 // expiry sweep; each expired key gets exactly one key.expired event; when the
 // leader stops, the other node takes over by itself.
 func TestLeaderOnPostgres(t *testing.T) {
 	dsn := pgtest.NewDatabase(t)
-	clock := &steppingClock{t: time.Now().UTC().Truncate(time.Second)}
+	clock := testclock.New(time.Now().UTC().Truncate(time.Second)) // several servers share it
 	dir := t.TempDir()
 	rec := &recorder{}
 	opts := serverOpts{DB: dsn, SweepInterval: 20 * time.Millisecond, Now: clock.Now}
