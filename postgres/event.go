@@ -14,6 +14,15 @@ import (
 const eventColumns = `id, tenant_id, time, action, actor_type, actor_id, actor_name, actor_user_id,
 	target_type, target_id, target_name, target_owner_id, ip, user_agent, details`
 
+// eventValues are e's values in the order of eventColumns, with details
+// (its Details as JSON, in the form the statement takes).
+func eventValues(e *keyward.Event, details any) []any {
+	return []any{e.ID, e.TenantID, micros(e.Time), e.Action,
+		e.Actor.Type, e.Actor.ID, e.Actor.Name, e.ActorUserID,
+		e.Target.Type, e.Target.ID, e.Target.Name, e.TargetOwnerID,
+		e.IP, e.UserAgent, details}
+}
+
 // eventColumnList is eventColumns for COPY.
 var eventColumnList = strings.Split(strings.NewReplacer(" ", "", "\n", "", "\t", "").Replace(eventColumns), ",")
 
@@ -35,10 +44,7 @@ func (t *tx) InsertEvents(ctx context.Context, events ...*keyward.Event) error {
 		if err != nil {
 			return wrap("insert event "+e.Action, err)
 		}
-		b.Queue(qInsertEvent, e.ID, e.TenantID, micros(e.Time), e.Action,
-			e.Actor.Type, e.Actor.ID, e.Actor.Name, e.ActorUserID,
-			e.Target.Type, e.Target.ID, e.Target.Name, e.TargetOwnerID,
-			e.IP, e.UserAgent, details)
+		b.Queue(qInsertEvent, eventValues(e, details)...)
 	}
 	err := t.tx.SendBatch(ctx, b).Close()
 	if isUnique(err) {

@@ -244,6 +244,7 @@ func (t *tx) RevokeKeys(ctx context.Context, r keyward.RevokeSpec) ([]keyward.Re
 		if err != nil {
 			return nil, wrap("revoke keys: event details", err)
 		}
+		ev := *e
 		_, err = t.tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumnList,
 			pgx.CopyFromSlice(len(revoked), func(i int) ([]any, error) {
 				k := revoked[i]
@@ -251,10 +252,8 @@ func (t *tx) RevokeKeys(ctx context.Context, r keyward.RevokeSpec) ([]keyward.Re
 				if err != nil {
 					return nil, err
 				}
-				return []any{id, e.TenantID, micros(e.Time), e.Action,
-					e.Actor.Type, e.Actor.ID, e.Actor.Name, e.ActorUserID,
-					e.Target.Type, k.ID, k.name, k.owner,
-					e.IP, e.UserAgent, json.RawMessage(details)}, nil
+				ev.ID, ev.Target.ID, ev.Target.Name, ev.TargetOwnerID = id, k.ID, k.name, k.owner
+				return eventValues(&ev, json.RawMessage(details)), nil
 			}))
 		if isUnique(err) {
 			return nil, keyward.Errorf(keyward.EConflict, "an event with this id already exists")
