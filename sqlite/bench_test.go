@@ -22,7 +22,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -35,6 +34,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/testfile"
 )
 
 // benchFixtureVersion names the fixture's shape; change it whenever
@@ -239,7 +239,7 @@ func migrateBenchDB(tb testing.TB, from, path string) {
 			os.Remove(tmp + suffix)
 		}
 	}()
-	copyFile(tb, from, tmp)
+	testfile.Copy(tb, from, tmp)
 	db, err := Open(context.Background(), tmp)
 	if err != nil {
 		tb.Fatal(err)
@@ -440,33 +440,13 @@ func openBench(b *testing.B, f *benchFixture) *DB {
 func copyBench(b *testing.B, f *benchFixture) *DB {
 	b.Helper()
 	dst := filepath.Join(b.TempDir(), "keyward.db")
-	copyFile(b, f.path, dst)
+	testfile.Copy(b, f.path, dst)
 	db, err := Open(context.Background(), dst)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
 	return db
-}
-
-// copyFile copies the database file src to a new file dst (mode 0600).
-func copyFile(tb testing.TB, src, dst string) {
-	tb.Helper()
-	in, err := os.Open(src)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		tb.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		tb.Fatal(err)
-	}
 }
 
 func benchView[T any](b *testing.B, db *DB, fn func(ctx context.Context, tx keyward.Tx) (T, error)) T {

@@ -2,13 +2,13 @@ package verifier_test
 
 import (
 	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/testfile"
 	"github.com/keyward/keyward/sqlite"
 	"github.com/keyward/keyward/verifier"
 	"github.com/keyward/keyward/verifier/verifiertest"
@@ -85,21 +85,7 @@ func seededCopy(b *testing.B, n int) *sqlite.DB {
 		b.Fatal(err)
 	}
 	dst := filepath.Join(b.TempDir(), "copy.db")
-	in, err := os.Open(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		b.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		b.Fatal(err)
-	}
+	testfile.Copy(b, path, dst)
 	db, err := sqlite.Open(ctx, dst)
 	if err != nil {
 		b.Fatal(err)
