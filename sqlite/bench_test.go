@@ -26,6 +26,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,6 +35,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/benchdata"
 	"github.com/keyward/keyward/internal/testfile"
 )
 
@@ -44,42 +46,8 @@ const benchFixtureVersion = 1
 // benchNow is the fixture's clock: statuses are evaluated at this time.
 var benchNow = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 
-// Search fragments. The fixture draws key names from team-env-purpose-NNNN,
-// so the name fragments match about 1/40 (a team) and 1/4,800 (one team, env
-// and purpose) of the keys; an email fragment matches a few people's keys.
-const (
-	benchTeamFragment  = "ledger"
-	benchComboFragment = "ledger-staging-rotation"
-	benchEmailFragment = "amelia.okafor"
-	benchShortFragment = "q7"
-)
-
-var (
-	benchTeams = []string{"billing", "payments", "search", "checkout", "inventory", "shipping", "ledger",
-		"identity", "analytics", "catalog", "pricing", "fraud", "support", "marketing", "growth", "platform",
-		"infra", "data", "mobile", "web", "partners", "reporting", "compliance", "security", "notifications",
-		"messaging", "media", "recommendations", "orders", "returns", "warehouse", "loyalty", "subscriptions",
-		"tax", "treasury", "onboarding", "sso", "audit", "observability", "edge"}
-	benchEnvs     = []string{"prod", "staging", "dev", "ci", "sandbox"}
-	benchPurposes = []string{"webhook", "sync", "ingest", "export", "reporting", "deploy", "backup",
-		"monitoring", "cron", "importer", "gateway", "worker", "rotation", "migration", "scanner", "loadtest",
-		"dashboard", "terraform", "etl", "alerts", "replica", "cli", "sdk", "integration"}
-	benchFirst = []string{"amelia", "oliver", "isla", "noah", "ava", "leo", "mia", "arthur", "ivy", "oscar",
-		"grace", "theo", "freya", "jack", "lily", "harry", "sophia", "george", "emily", "charlie", "ella",
-		"jacob", "chloe", "alfie", "aria", "henry", "evie", "thomas", "ruby", "william", "lucas", "zara",
-		"james", "nora", "samuel", "hana", "daniel", "yuki", "mateo", "lucia", "omar", "fatima", "arjun",
-		"priya", "wei", "mei", "ivan", "olga", "kofi", "amara", "diego", "camila", "lars", "ingrid",
-		"pierre", "chloé", "marco", "giulia", "sven", "astrid"}
-	benchLast = []string{"smith", "jones", "taylor", "brown", "williams", "wilson", "johnson", "davies",
-		"patel", "wright", "robinson", "thompson", "evans", "walker", "white", "roberts", "green", "hall",
-		"wood", "jackson", "clarke", "okafor", "mensah", "nakamura", "tanaka", "kim", "park", "chen",
-		"wang", "garcia", "martinez", "rossi", "bianchi", "müller", "schmidt", "dubois", "moreau",
-		"novak", "kowalski", "ivanova", "haddad", "khan", "singh", "gupta", "silva", "santos", "larsen",
-		"nielsen", "berg", "lindqvist", "obrien", "murphy", "kelly", "walsh", "byrne", "costa", "ferreira",
-		"yilmaz", "demir", "cohen"}
-	benchScopes = [][]string{{}, {}, {"invoices:read"}, {"invoices:read", "invoices:write"},
-		{"orders:read"}, {"metrics:write"}, {"catalog:read", "catalog:write", "media:read"}}
-)
+var benchScopes = [][]string{{}, {}, {"invoices:read"}, {"invoices:read", "invoices:write"},
+	{"orders:read"}, {"metrics:write"}, {"catalog:read", "catalog:write", "media:read"}}
 
 // benchKeyCount is the number of keys of the tenant "Bench":
 // KEYWARD_BENCH_KEYS, default 20,000.
@@ -313,7 +281,7 @@ func buildBenchDB(tb testing.TB, path string, n int) {
 		var people, system []*keyward.User
 		emails := map[string]int{}
 		for i := range plan.people {
-			first, last := benchFirst[r.IntN(len(benchFirst))], benchLast[r.IntN(len(benchLast))]
+			first, last := benchdata.First[r.IntN(len(benchdata.First))], benchdata.Last[r.IntN(len(benchdata.Last))]
 			local := first + "." + last
 			emails[local]++
 			if c := emails[local]; c > 1 {
@@ -327,7 +295,7 @@ func buildBenchDB(tb testing.TB, path string, n int) {
 				CreatedAt:    at, UpdatedAt: at})
 		}
 		for i := range plan.system {
-			team, purpose := benchTeams[r.IntN(len(benchTeams))], benchPurposes[r.IntN(len(benchPurposes))]
+			team, purpose := benchdata.Teams[r.IntN(len(benchdata.Teams))], benchdata.Purposes[r.IntN(len(benchdata.Purposes))]
 			at := ago(span)
 			system = append(system, &keyward.User{ID: newID(keyward.PrefixUser), TenantID: tn.ID,
 				Email: fmt.Sprintf("%s-%s-%d@svc.%s", team, purpose, i, plan.domain),
@@ -361,8 +329,8 @@ func buildBenchDB(tb testing.TB, path string, n int) {
 					}
 					created := ago(span)
 					k := &keyward.Key{ID: newID(keyward.PrefixKey), TenantID: tn.ID, OwnerID: owner.ID,
-						Name: fmt.Sprintf("%s-%s-%s-%04d", benchTeams[r.IntN(len(benchTeams))],
-							benchEnvs[r.IntN(len(benchEnvs))], benchPurposes[r.IntN(len(benchPurposes))], r.IntN(10_000)),
+						Name: fmt.Sprintf("%s-%s-%s-%04d", benchdata.Teams[r.IntN(len(benchdata.Teams))],
+							benchdata.Envs[r.IntN(len(benchdata.Envs))], benchdata.Purposes[r.IntN(len(benchdata.Purposes))], r.IntN(10_000)),
 						Role: keyward.KeyRoleReadonly, Scopes: benchScopes[r.IntN(len(benchScopes))],
 						Meta: json.RawMessage(`{}`), Hash: benchKeyHash(plan.index, i),
 						Start: "kw_" + newID("")[:4], CreatedAt: created, UpdatedAt: created}
@@ -374,7 +342,7 @@ func buildBenchDB(tb testing.TB, path string, n int) {
 					}
 					if r.IntN(4) == 0 {
 						k.Meta = json.RawMessage(`{"ticket":"OPS-` + strconv.Itoa(r.IntN(99999)) + `","team":"` +
-							benchTeams[r.IntN(len(benchTeams))] + `"}`)
+							benchdata.Teams[r.IntN(len(benchdata.Teams))] + `"}`)
 					}
 					sinceCreated := benchNow.Sub(created).Microseconds()
 					if r.IntN(10) < 7 || isSystem && r.IntN(10) < 9 {
@@ -483,26 +451,43 @@ func BenchmarkListKeys(b *testing.B) {
 		{"sort=last_used_at", keyward.KeyFilter{Sort: "last_used_at"}},
 		{"sort=-last_used_at", keyward.KeyFilter{Sort: "last_used_at", Desc: true}},
 		{"sort=expires_at", keyward.KeyFilter{Sort: "expires_at"}},
-		{"q=combo", keyward.KeyFilter{Sort: "created_at", Desc: true, Q: benchComboFragment}},
-		{"q=team", keyward.KeyFilter{Sort: "created_at", Desc: true, Q: benchTeamFragment}},
-		{"q=team/sort=name", keyward.KeyFilter{Sort: "name", Q: benchTeamFragment}},
-		{"q=email", keyward.KeyFilter{Sort: "created_at", Desc: true, Q: benchEmailFragment}},
-		{"q=short", keyward.KeyFilter{Sort: "created_at", Desc: true, Q: benchShortFragment}},
+		{"q=combo", keyward.KeyFilter{Sort: "created_at", Desc: true, Q: benchdata.ComboFragment}},
+		{"q=team", keyward.KeyFilter{Sort: "created_at", Desc: true, Q: benchdata.TeamFragment}},
+		{"q=team/sort=name", keyward.KeyFilter{Sort: "name", Q: benchdata.TeamFragment}},
+		{"q=email", keyward.KeyFilter{Sort: "created_at", Desc: true, Q: benchdata.EmailFragment}},
+		{"q=short", keyward.KeyFilter{Sort: "created_at", Desc: true, Q: benchdata.ShortFragment}},
 		{"type=system", keyward.KeyFilter{Sort: "created_at", Desc: true, Type: keyward.KindSystem}},
 		{"status=active", keyward.KeyFilter{Sort: "created_at", Desc: true, Status: keyward.StatusActive}},
 		{"status=expired", keyward.KeyFilter{Sort: "created_at", Desc: true, Status: keyward.StatusExpired}},
 		{"owner", keyward.KeyFilter{Sort: "created_at", Desc: true, OwnerID: f.owner}},
 	}
+	// The same searches without the search index, by LIKE in SQL: the
+	// baseline, in the same run (about two seconds each at a million keys).
+	like := openBench(b, f)
+	like.search = nil
+	for _, c := range cases {
+		if c.f.Q != "" {
+			cases = append(cases, struct {
+				name string
+				f    keyward.KeyFilter
+			}{"sql-" + c.name, c.f})
+		}
+	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			kf := c.f
 			kf.TenantID, kf.Now, kf.PageSize = f.tenant.ID, benchNow, 50
-			var page *keyward.KeyPage
+			on := db
+			if strings.HasPrefix(c.name, "sql-") {
+				on = like
+			}
+			list := func(ctx context.Context, tx keyward.Tx) (*keyward.KeyPage, error) { return tx.ListKeys(ctx, kf) }
+			// The index of the tenant is built by its first search
+			// (BenchmarkSearchIndexBuild); the figure is the searches after it.
+			page := benchView(b, on, list)
 			b.ReportAllocs()
 			for b.Loop() {
-				page = benchView(b, db, func(ctx context.Context, tx keyward.Tx) (*keyward.KeyPage, error) {
-					return tx.ListKeys(ctx, kf)
-				})
+				page = benchView(b, on, list)
 			}
 			b.ReportMetric(float64(page.Total), "total")
 			if len(page.Keys) == 0 && kf.Q == "" {
@@ -510,6 +495,29 @@ func BenchmarkListKeys(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkSearchIndexBuild is the first search of a tenant since the
+// server started: it reads the tenant's keys and users into the search
+// index. heap-MiB is what the index holds afterwards.
+func BenchmarkSearchIndexBuild(b *testing.B) {
+	f := benchDB(b)
+	db := openBench(b, f)
+	kf := keyward.KeyFilter{TenantID: f.tenant.ID, Q: benchdata.TeamFragment, Sort: "created_at", Desc: true,
+		PageSize: 50, Now: benchNow}
+	var before, after runtime.MemStats
+	for b.Loop() {
+		b.StopTimer()
+		db.search = newSearchIndex()
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		b.StartTimer()
+		benchView(b, db, func(ctx context.Context, tx keyward.Tx) (*keyward.KeyPage, error) { return tx.ListKeys(ctx, kf) })
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(db.search)
+	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/(1<<20), "heap-MiB")
 }
 
 // BenchmarkListKeysNextPage reads a page in the middle of the list through a
@@ -556,9 +564,9 @@ func BenchmarkKeyTotal(b *testing.B) {
 		{"all", keyward.KeyFilter{}},
 		{"type=system", keyward.KeyFilter{Type: keyward.KindSystem}},
 		{"status=active", keyward.KeyFilter{Status: keyward.StatusActive}},
-		{"q=combo", keyward.KeyFilter{Q: benchComboFragment}},
-		{"q=team", keyward.KeyFilter{Q: benchTeamFragment}},
-		{"q=email", keyward.KeyFilter{Q: benchEmailFragment}},
+		{"q=combo", keyward.KeyFilter{Q: benchdata.ComboFragment}},
+		{"q=team", keyward.KeyFilter{Q: benchdata.TeamFragment}},
+		{"q=email", keyward.KeyFilter{Q: benchdata.EmailFragment}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			kf := c.f
@@ -567,7 +575,7 @@ func BenchmarkKeyTotal(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				n = benchView(b, db, func(ctx context.Context, ktx keyward.Tx) (int, error) {
-					w, err := newKeyWhere(kf)
+					w, err := newKeyWhere(kf, keysFound{}, false, keySort{})
 					if err != nil {
 						return 0, err
 					}

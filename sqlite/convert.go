@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -175,33 +174,7 @@ func isASCII(s string) bool {
 // the handle it was given (kw_new_id(:gen)), and every call of
 // kw_new_id(handle) is a new ID from it. A handle lives as long as the
 // statement that needs it.
-var idGenerators = &generators{m: map[int64]func() (string, error){}}
-
-type generators struct {
-	mu   sync.Mutex
-	next int64
-	m    map[int64]func() (string, error)
-}
-
-func (g *generators) add(f func() (string, error)) int64 {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.next++
-	g.m[g.next] = f
-	return g.next
-}
-
-func (g *generators) remove(h int64) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	delete(g.m, h)
-}
-
-func (g *generators) get(h int64) func() (string, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.m[h]
-}
+var idGenerators = &handles[func() (string, error)]{m: map[int64]func() (string, error){}}
 
 func init() {
 	// Not deterministic: each call is a new ID.
@@ -210,8 +183,8 @@ func init() {
 		if !ok {
 			return nil, fmt.Errorf("kw_new_id(%v): not a generator handle", args[0])
 		}
-		f := idGenerators.get(h)
-		if f == nil {
+		f, ok := idGenerators.get(h)
+		if !ok {
 			return nil, fmt.Errorf("kw_new_id(%d): no such generator", h)
 		}
 		return f() // an error fails the statement

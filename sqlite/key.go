@@ -336,6 +336,7 @@ func (t *tx) MarkExpiryRecorded(ctx context.Context, ids []string) error {
 type keySort struct {
 	expr    string // an SQL expression over keyJoin; text carries its collation
 	integer bool   // the expression is an integer (a time), else text
+	indexed bool   // an index of keys orders the tenant's keys by it
 }
 
 // statusExpr is Key.Status in SQL, at :now.
@@ -349,16 +350,16 @@ const statusExpr = `CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked'
 // ("never used") before every time, through sentinels that the indexes of the
 // schema repeat exactly.
 var keySorts = map[string]keySort{
-	"name":         {expr: "k.name COLLATE NOCASE"},
-	"id":           {expr: "k.id COLLATE NOCASE"},
+	"name":         {expr: "k.name COLLATE NOCASE", indexed: true},
+	"id":           {expr: "k.id COLLATE NOCASE", indexed: true},
 	"owner":        {expr: "u.name COLLATE NOCASE"},
-	"type":         {expr: "k.owner_kind"}, // NOCASE, as declared
-	"role":         {expr: "k.role COLLATE NOCASE"},
+	"type":         {expr: "k.owner_kind", indexed: true}, // NOCASE, as declared
+	"role":         {expr: "k.role COLLATE NOCASE", indexed: true},
 	"status":       {expr: statusExpr},
-	"created_at":   {expr: "k.created_at", integer: true},
-	"updated_at":   {expr: "k.updated_at", integer: true},
-	"expires_at":   {expr: "coalesce(k.expires_at, 9223372036854775807)", integer: true},
-	"last_used_at": {expr: "coalesce(k.last_used_at, -9223372036854775807)", integer: true},
+	"created_at":   {expr: "k.created_at", integer: true, indexed: true},
+	"updated_at":   {expr: "k.updated_at", integer: true, indexed: true},
+	"expires_at":   {expr: "coalesce(k.expires_at, 9223372036854775807)", integer: true, indexed: true},
+	"last_used_at": {expr: "coalesce(k.last_used_at, -9223372036854775807)", integer: true, indexed: true},
 }
 
 // statusWhere selects one status at :now, in terms the indexes can use.
@@ -383,9 +384,18 @@ type keyWhere struct {
 	counted bool
 	tenant  string
 	kind    string
+	// found: the search index found the keys of q, type and owner, so the
+	// total is their number where no status filters them further.
+	found      keysFound
+	foundTotal bool
+	release    func() // after the query: frees what the clause lent to SQL
+	sorted     bool   // the page is sorted from the rows found, not read in an index's order
 }
 
-func newKeyWhere(f keyward.KeyFilter) (*keyWhere, error) {
+// newKeyWhere is the clause of f. found, when indexed, is what the search
+// index found for f.Q: the clause then selects those rowids instead of
+// matching q in SQL, by list or by kw_match (see walkSearch).
+func newKeyWhere(f keyward.KeyFilter, found keysFound, indexed bool, sort keySort) (*keyWhere, error) {
 	w := &keyWhere{where: []string{"k.tenant_id = :tenant"}, args: []any{sql.Named("tenant", f.TenantID)},
 		counted: f.OwnerID == "" && f.Status == "" && f.Q == "", tenant: f.TenantID, kind: f.Type}
 	if f.OwnerID != "" {
@@ -404,7 +414,21 @@ func newKeyWhere(f keyward.KeyFilter) (*keyWhere, error) {
 		w.where = append(w.where, "("+sw+")")
 		w.usesNow = true
 	}
-	if f.Q != "" {
+	switch {
+	case f.Q != "" && indexed:
+		w.found, w.foundTotal = found, f.Status == ""
+		if f.Status == "" && sort.indexed && walkSearch(len(found.rows), found.of, pageSize(f.PageSize)+1) {
+			h := matchSets.add(found.rows)
+			w.release = func() { matchSets.remove(h) }
+			w.where = append(w.where, "kw_match(:match, k.rowid)")
+			w.args = append(w.args, sql.Named("match", h))
+		} else {
+			w.where[0] = "+k.tenant_id = :tenant"
+			w.where = append(w.where, "k.rowid IN (SELECT value FROM json_each(:found))")
+			w.sorted = true
+			w.args = append(w.args, sql.Named("found", rowList(found.rows)))
+		}
+	case f.Q != "":
 		// The matching keys are found in the narrow keys_search index (not
 		// in every key's row), and the matching owners once, in the tenant's
 		// users (not by joining every key to its owner); the rest of the
@@ -426,6 +450,9 @@ func newKeyWhere(f keyward.KeyFilter) (*keyWhere, error) {
 // keyTotal counts the keys of the filter, whatever the page: from the
 // counters where they answer it, else row by row.
 func (t *tx) keyTotal(ctx context.Context, w *keyWhere) (int, error) {
+	if w.foundTotal {
+		return len(w.found.rows), nil
+	}
 	if w.counted {
 		var n int
 		if err := t.queryRow(ctx, qKeyTotal, w.tenant, w.kind).Scan(&n); err != nil {
@@ -452,9 +479,16 @@ func (t *tx) ListKeys(ctx context.Context, f keyward.KeyFilter) (*keyward.KeyPag
 	}
 	fp := keyward.Fingerprint("keys", f.TenantID, f.OwnerID, f.Q, f.Type, f.Status,
 		sortName, strconv.FormatBool(f.Desc))
-	w, err := newKeyWhere(f)
+	found, indexed, err := t.searchKeys(ctx, f)
 	if err != nil {
 		return nil, err
+	}
+	w, err := newKeyWhere(f, found, indexed, sort)
+	if err != nil {
+		return nil, err
+	}
+	if w.release != nil {
+		defer w.release()
 	}
 	page := &keyward.KeyPage{}
 	if page.Total, err = t.keyTotal(ctx, w); err != nil {
@@ -492,6 +526,13 @@ func (t *tx) ListKeys(ctx context.Context, f keyward.KeyFilter) (*keyward.KeyPag
 	args = append(args, sql.Named("limit", size+1))
 	q := fmt.Sprintf(`SELECT %s, %s FROM %s WHERE %s ORDER BY %s %s, k.id %s LIMIT :limit`,
 		keyColumns, sort.expr, keyJoin, strings.Join(where, " AND "), sort.expr, dir, dir)
+	if w.sorted {
+		// Many rows to sort: sort their rowids by the sort's value, then
+		// read the page's rows whole, rather than sorting whole rows.
+		q = fmt.Sprintf(`SELECT %[1]s, %[2]s FROM %[3]s WHERE k.rowid IN (SELECT k.rowid FROM %[3]s WHERE %[4]s
+			ORDER BY %[2]s %[5]s, k.id %[5]s LIMIT :limit) ORDER BY %[2]s %[5]s, k.id %[5]s`,
+			keyColumns, sort.expr, keyJoin, strings.Join(where, " AND "), dir)
+	}
 	rows, err := t.tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, wrap("list keys", err)

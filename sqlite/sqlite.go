@@ -47,6 +47,8 @@ type DB struct {
 
 	writeStmts map[string]*sql.Stmt
 	readStmts  map[string]*sql.Stmt
+
+	search *searchIndex // key search by fragment, for View's transactions
 }
 
 var _ keyward.Store = (*DB)(nil)
@@ -73,7 +75,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	f.Close()
 
-	db := &DB{path: abs}
+	db := &DB{path: abs, search: newSearchIndex()}
 	db.writer, err = sql.Open("sqlite", dsn(abs, true))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
@@ -206,17 +208,17 @@ func (db *DB) Ping(ctx context.Context) error {
 // Update runs fn in a write transaction that holds SQLite's write lock from
 // its start (BEGIN IMMEDIATE on the one writer), so writes never interleave.
 func (db *DB) Update(ctx context.Context, fn func(keyward.Tx) error) error {
-	return db.run(ctx, db.writer, db.writeStmts, nil, fn)
+	return db.run(ctx, db.writer, db.writeStmts, nil, nil, fn)
 }
 
 // View runs fn on a read-only connection: one consistent snapshot that
 // neither waits for the writer nor holds it up.
 func (db *DB) View(ctx context.Context, fn func(keyward.Tx) error) error {
-	return db.run(ctx, db.reader, db.readStmts, &sql.TxOptions{ReadOnly: true}, fn)
+	return db.run(ctx, db.reader, db.readStmts, &sql.TxOptions{ReadOnly: true}, db.search, fn)
 }
 
 func (db *DB) run(ctx context.Context, pool *sql.DB, stmts map[string]*sql.Stmt, opts *sql.TxOptions,
-	fn func(keyward.Tx) error) error {
+	search *searchIndex, fn func(keyward.Tx) error) error {
 	sqlTx, err := pool.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
@@ -227,7 +229,7 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, stmts map[string]*sql.Stmt,
 			panic(p)
 		}
 	}()
-	if err := fn(&tx{tx: sqlTx, stmts: stmts}); err != nil {
+	if err := fn(&tx{tx: sqlTx, stmts: stmts, search: search}); err != nil {
 		sqlTx.Rollback()
 		return err
 	}
@@ -241,6 +243,10 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, stmts map[string]*sql.Stmt,
 type tx struct {
 	tx    *sql.Tx
 	stmts map[string]*sql.Stmt // prepared once per pool, see prepared
+	// search is the store's key search index in a read-only transaction; a
+	// write transaction sees its own uncommitted changes, which the index
+	// must never take in, and searches in SQL.
+	search *searchIndex
 }
 
 var _ keyward.Tx = (*tx)(nil)
