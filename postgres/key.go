@@ -382,11 +382,19 @@ func newKeyWhere(f keyward.KeyFilter, fold string) (*keyWhere, error) {
 		w.args["now"] = micros(f.Now)
 	}
 	if f.Q != "" {
+		// The keys that match by name or ID, and the keys of the owners that
+		// match, are found apart, each through its trigram indexes where
+		// 00005_key_search made them: one condition over both tables could
+		// only be tested row by row.
 		c := func(col string) string { return lowered(col, f.Q, fold) }
-		w.where = append(w.where, `(`+c("k.name")+` LIKE @q ESCAPE '\' OR `+c("k.id")+` LIKE @q ESCAPE '\'
-			OR `+c("u.name")+` LIKE @q ESCAPE '\' OR `+c("u.email")+` LIKE @q ESCAPE '\')`)
+		w.where = append(w.where, `k.id IN (
+			SELECT s.id FROM keys s WHERE s.tenant_id = @tenant
+				AND (`+c("s.name")+` LIKE @q ESCAPE '\' OR `+c("s.id")+` LIKE @q ESCAPE '\')
+			UNION ALL
+			SELECT o.id FROM users su JOIN keys o ON o.owner_id = su.id AND o.tenant_id = su.tenant_id
+			WHERE su.tenant_id = @tenant
+				AND (`+c("su.name")+` LIKE @q ESCAPE '\' OR `+c("su.email")+` LIKE @q ESCAPE '\'))`)
 		w.args["q"] = likePattern(f.Q)
-		w.joinUser = true
 	}
 	return w, nil
 }

@@ -69,11 +69,17 @@ func TestKeyTotalsAcrossUpgrade(t *testing.T) {
 	oldInsert("key_old_node", robot.ID, 1)
 	totals("a key from an older node", 1, 0, 1)
 
-	// Back to the schema before 00004 (its Down), with keys in it; the
+	// Back to the schema before 00004 (the Downs of 00005 and 00004), with keys in it; the
 	// next Open migrates it again and must count them.
 	oldInsert("key_before_1", robot.ID, 2)
 	oldInsert("key_before_2", people.ID, 3)
 	for _, q := range []string{
+		// 00005's Down first.
+		`DROP INDEX IF EXISTS users_email_trgm`,
+		`DROP INDEX IF EXISTS users_name_trgm`,
+		`DROP INDEX IF EXISTS keys_id_trgm`,
+		`DROP INDEX IF EXISTS keys_name_trgm`,
+		`DELETE FROM goose_db_version WHERE version_id = 5`,
 		`DROP TRIGGER keys_owner_kind ON keys`,
 		`DROP FUNCTION keyward_key_owner_kind()`,
 		`DROP TRIGGER keys_total_delete ON keys`,
