@@ -417,7 +417,7 @@ func newKeyWhere(f keyward.KeyFilter, found keysFound, indexed bool, sort keySor
 	switch {
 	case f.Q != "" && indexed:
 		w.found, w.foundTotal = found, f.Status == ""
-		if f.Status == "" && sort.indexed && walkSearch(len(found.rows), found.of, pageSize(f.PageSize)+1) {
+		if !found.narrowed && f.Status == "" && sort.indexed && walkSearch(len(found.rows), found.of, pageSize(f.PageSize)+1) {
 			h := matchSets.add(found.rows)
 			w.release = func() { matchSets.remove(h) }
 			w.where = append(w.where, "kw_match(:match, k.rowid)")
@@ -451,7 +451,7 @@ func newKeyWhere(f keyward.KeyFilter, found keysFound, indexed bool, sort keySor
 // counters where they answer it, else row by row.
 func (t *tx) keyTotal(ctx context.Context, w *keyWhere) (int, error) {
 	if w.foundTotal {
-		return len(w.found.rows), nil
+		return w.found.total, nil
 	}
 	if w.counted {
 		var n int
@@ -479,7 +479,15 @@ func (t *tx) ListKeys(ctx context.Context, f keyward.KeyFilter) (*keyward.KeyPag
 	}
 	fp := keyward.Fingerprint("keys", f.TenantID, f.OwnerID, f.Q, f.Type, f.Status,
 		sortName, strconv.FormatBool(f.Desc))
-	found, indexed, err := t.searchKeys(ctx, f)
+	var after *keyward.Cursor
+	if f.PageToken != "" {
+		c, err := keyward.DecodeCursor(f.PageToken, fp)
+		if err != nil {
+			return nil, err
+		}
+		after = &c
+	}
+	found, indexed, err := t.searchKeys(ctx, f, sortName, after)
 	if err != nil {
 		return nil, err
 	}
@@ -503,11 +511,7 @@ func (t *tx) ListKeys(ctx context.Context, f keyward.KeyFilter) (*keyward.KeyPag
 	if f.Desc {
 		dir, cmp = "DESC", "<"
 	}
-	if f.PageToken != "" {
-		c, err := keyward.DecodeCursor(f.PageToken, fp)
-		if err != nil {
-			return nil, err
-		}
+	if c := after; c != nil {
 		var v any = c.Value
 		if sort.integer {
 			n, err := strconv.ParseInt(c.Value, 10, 64)

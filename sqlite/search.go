@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"fmt"
 	"slices"
@@ -45,10 +46,14 @@ var (
 	qSearchLog  = readQuery(`SELECT tenant_id, tbl, row FROM search_log WHERE seq > ? AND seq <= ? ORDER BY seq`)
 	qSearchUser = readQuery(`SELECT rowid, tenant_id, id, name, email, kind FROM users
 		WHERE rowid IN (SELECT value FROM json_each(?))`)
-	qSearchKey = readQuery(`SELECT rowid, tenant_id, name, id, owner_id FROM keys
+	qSearchKey = readQuery(`SELECT rowid, tenant_id, name, id, owner_id, created_at FROM keys
 		WHERE rowid IN (SELECT value FROM json_each(?))`)
 	qIndexUsers = readQuery(`SELECT rowid, id, name, email, kind FROM users WHERE tenant_id = ? ORDER BY rowid`)
-	qIndexKeys  = readQuery(`SELECT rowid, name, id, owner_id FROM keys INDEXED BY keys_search WHERE tenant_id = ?`)
+	// Two narrow indexes rather than every key's row.
+	qIndexKeys     = readQuery(`SELECT rowid, name, id, owner_id FROM keys INDEXED BY keys_search WHERE tenant_id = ?`)
+	qIndexCreated  = readQuery(`SELECT rowid, created_at FROM keys INDEXED BY keys_by_created_at WHERE tenant_id = ?`)
+	qIndexKeyCount = readQuery(`SELECT coalesce(sum(n), 0) FROM key_totals WHERE tenant_id = ?`)
+	qTenantIDs     = readQuery(`SELECT id FROM tenants`)
 )
 
 // searchable tells whether the index answers a fragment: ASCII (the index
@@ -61,39 +66,21 @@ func searchable(q string) bool {
 // searchKeys finds the keys of f's tenant that match f.Q, with f's owner and
 // type, in the index. ok is false where the index does not answer, and the
 // SQL search must.
-func (t *tx) searchKeys(ctx context.Context, f keyward.KeyFilter) (found keysFound, ok bool, err error) {
+//
+// Where the sort is one the index orders by exactly (indexedOrder) and no
+// status filters the keys further, only the keys that can be on the page
+// come back (tenantIndex.candidates), after the page token's position when
+// there is one, and found.narrowed says so.
+func (t *tx) searchKeys(ctx context.Context, f keyward.KeyFilter, sortName string, after *keyward.Cursor) (found keysFound, ok bool, err error) {
 	s := t.search
 	if s == nil || !searchable(f.Q) {
 		return found, false, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var head int64
-	if err := t.queryRow(ctx, qSearchHead).Scan(&head); err != nil {
-		return found, false, wrap("read search log", err)
-	}
-	switch {
-	case s.seq < 0 || head-s.seq > searchLogKeep:
-		// Nothing built yet, or the log no longer holds what changed since.
-		s.tenants = map[string]*tenantIndex{}
-		s.seq = head
-	case head > s.seq:
-		if err := t.applySearchLog(ctx, s, head); err != nil {
-			return found, false, err
-		}
-		s.seq = head
-	}
-	ti := s.tenants[f.TenantID]
-	if ti == nil || ti.stale {
-		if head != s.seq {
-			// This transaction began before the index's position: an index
-			// built from its snapshot would miss the changes in between.
-			return found, false, nil
-		}
-		if ti, err = t.buildTenantIndex(ctx, f.TenantID); err != nil {
-			return found, false, err
-		}
-		s.tenants[f.TenantID] = ti
+	ti, err := t.tenantIndex(ctx, s, f.TenantID)
+	if ti == nil || err != nil {
+		return found, false, err
 	}
 	kq := keyQuery{q: foldASCII(nil, f.Q), owner: f.OwnerID}
 	switch f.Type {
@@ -102,14 +89,108 @@ func (t *tx) searchKeys(ctx context.Context, f keyward.KeyFilter) (found keysFou
 	case keyward.KindUser:
 		kq.system = -1
 	}
-	return keysFound{rows: ti.search(kq), of: len(ti.rowids) - ti.dead}, true, nil
+	entries := ti.search(kq)
+	found = keysFound{total: len(entries), of: len(ti.rowids) - ti.dead}
+	if f.Status == "" && indexedOrder(sortName) {
+		o := pageOrder{column: sortName, desc: f.Desc, size: pageSize(f.PageSize) + 1}
+		if after != nil {
+			o.after = true
+			if sortName == "created_at" {
+				if o.afterTime, err = strconv.ParseInt(after.Value, 10, 64); err != nil {
+					return found, false, keyward.Errorf(keyward.EInvalid, "invalid page_token")
+				}
+			} else {
+				o.afterText = foldASCII(nil, after.Value)
+			}
+		}
+		entries, found.narrowed = ti.candidates(entries, o), true
+	}
+	found.rows = ti.rows(entries)
+	if found.narrowed {
+		slices.Sort(found.rows)
+	}
+	return found, true, nil
 }
 
-// keysFound is what the index found: rowids, ascending, of the tenant's
-// keys, of which there are of.
+// keysFound is what the index found of a search: rowids, ascending.
 type keysFound struct {
-	rows []int64
-	of   int
+	rows  []int64
+	total int // the keys that match, on every page
+	of    int // the tenant's keys
+	// narrowed: rows are only the keys that can be on the page
+	// (tenantIndex.candidates), not every key that matches.
+	narrowed bool
+}
+
+// tenantIndex is the index of a tenant brought up to date with the log, or
+// nil when this transaction cannot build it. s.mu is held.
+func (t *tx) tenantIndex(ctx context.Context, s *searchIndex, tenant string) (*tenantIndex, error) {
+	var head int64
+	if err := t.queryRow(ctx, qSearchHead).Scan(&head); err != nil {
+		return nil, wrap("read search log", err)
+	}
+	switch {
+	case s.seq < 0 || head-s.seq > searchLogKeep:
+		// Nothing built yet, or the log no longer holds what changed since.
+		s.tenants = map[string]*tenantIndex{}
+		s.seq = head
+	case head > s.seq:
+		if err := t.applySearchLog(ctx, s, head); err != nil {
+			return nil, err
+		}
+		s.seq = head
+	}
+	ti := s.tenants[tenant]
+	if ti == nil || ti.stale {
+		if head != s.seq {
+			// This transaction began before the index's position: an index
+			// built from its snapshot would miss the changes in between.
+			return nil, nil
+		}
+		var err error
+		if ti, err = t.buildTenantIndex(ctx, tenant); err != nil {
+			return nil, err
+		}
+		s.tenants[tenant] = ti
+	}
+	return ti, nil
+}
+
+// IndexSearch builds the search index of every tenant now rather than at
+// its first search, which then does not wait (seconds at a million keys):
+// keyward serve calls it in the background at start. It returns how many
+// tenants and keys the index holds.
+func (db *DB) IndexSearch(ctx context.Context) (tenants, keys int, err error) {
+	var ids []string
+	err = db.View(ctx, func(ktx keyward.Tx) error {
+		rows, err := ktx.(*tx).query(ctx, qTenantIDs)
+		if err != nil {
+			return err
+		}
+		ids, err = collect(rows, "list tenants", func(row scanner) (string, error) {
+			var id string
+			return id, row.Scan(&id)
+		})
+		return err
+	})
+	if err != nil {
+		return 0, 0, wrap("index search", err)
+	}
+	for _, id := range ids {
+		err := db.View(ctx, func(ktx keyward.Tx) error {
+			db.search.mu.Lock()
+			defer db.search.mu.Unlock()
+			ti, err := ktx.(*tx).tenantIndex(ctx, db.search, id)
+			if ti != nil {
+				tenants, keys = tenants+1, keys+len(ti.rowids)-ti.dead
+			}
+			return err
+		})
+		if err != nil {
+			return tenants, keys, err
+		}
+	}
+	return tenants, keys, nil
 }
 
 // applySearchLog brings the built tenants' indexes from s.seq to head: each
@@ -213,7 +294,10 @@ func (t *tx) applyKeys(ctx context.Context, ti *tenantIndex, tenant string, chan
 	}
 	slices.Sort(changed) // new keys append in rowid order
 	changed = slices.Compact(changed)
-	type key struct{ name, id, owner string }
+	type key struct {
+		name, id, owner string
+		created         int64
+	}
 	present := map[int64]key{}
 	rows, err := t.query(ctx, qSearchKey, rowList(changed))
 	if err != nil {
@@ -226,7 +310,7 @@ func (t *tx) applyKeys(ctx context.Context, ti *tenantIndex, tenant string, chan
 			tenantID string
 			k        key
 		)
-		if err := rows.Scan(&row, &tenantID, &k.name, &k.id, &k.owner); err != nil {
+		if err := rows.Scan(&row, &tenantID, &k.name, &k.id, &k.owner, &k.created); err != nil {
 			return wrap("read changed keys", err)
 		}
 		if tenantID == tenant {
@@ -238,7 +322,7 @@ func (t *tx) applyKeys(ctx context.Context, ti *tenantIndex, tenant string, chan
 	}
 	for _, row := range changed {
 		if k, ok := present[row]; ok {
-			ti.putKey(row, k.name, k.id, k.owner)
+			ti.putKey(row, k.name, k.id, k.owner, k.created)
 		} else {
 			ti.dropKey(row)
 		}
@@ -269,41 +353,76 @@ func (t *tx) buildTenantIndex(ctx context.Context, tenant string) (*tenantIndex,
 		return nil, wrap("index users", err)
 	}
 
-	// The narrow index keys_search holds what the index needs; it is in
-	// name order, so the keys are put in rowid order here.
-	type key struct {
-		row             int64
-		name, id, owner string
+	// keys_search holds what the index needs but the creation times, in
+	// name order: the texts go into the arena as they come, and the keys
+	// become entries in rowid order after.
+	type pending struct {
+		row     int64
+		created int64
+		text    span
+		owner   uint32
 	}
-	var keys []key
+	// Sized from the tenant's key count (kept by 00003_key_totals): grown by
+	// appending, a million keys' arrays would be copied and faulted in anew
+	// at every growth.
+	var n int
+	if err := t.queryRow(ctx, qIndexKeyCount, tenant).Scan(&n); err != nil {
+		return nil, wrap("index keys", err)
+	}
+	keys := make([]pending, 0, n)
+	ti.arena = make([]byte, 0, n*56)
+	ti.rowids, ti.created = make([]int64, 0, n), make([]int64, 0, n)
+	ti.spans, ti.owners, ti.flags = make([]span, 0, n), make([]uint32, 0, n), make([]uint8, 0, n)
 	if rows, err = t.query(ctx, qIndexKeys, tenant); err != nil {
 		return nil, wrap("index keys", err)
 	}
+	var name, id, owner sql.RawBytes
 	for rows.Next() {
-		var k key
-		if err := rows.Scan(&k.row, &k.name, &k.id, &k.owner); err != nil {
+		var k pending
+		if err := rows.Scan(&k.row, &name, &id, &owner); err != nil {
 			rows.Close()
 			return nil, wrap("index keys", err)
 		}
+		o, ok := ti.userByID[string(owner)]
+		if !ok {
+			rows.Close()
+			return nil, fmt.Errorf("sqlite: index keys of tenant %s: key %s has no owner", tenant, id)
+		}
+		k.text, k.owner = putText(ti, name, id), o
 		keys = append(keys, k)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, wrap("index keys", err)
 	}
-	slices.SortFunc(keys, func(a, b key) int { return int(a.row - b.row) })
-	ti.arena = make([]byte, 0, len(keys)*48)
-	for _, k := range keys {
-		ti.putKey(k.row, k.name, k.id, k.owner)
+	slices.SortFunc(keys, func(a, b pending) int { return cmpInt(a.row, b.row) })
+	if rows, err = t.query(ctx, qIndexCreated, tenant); err != nil {
+		return nil, wrap("index keys", err)
 	}
-	if ti.stale {
-		return nil, fmt.Errorf("sqlite: index keys of tenant %s: a key's owner is missing", tenant)
+	created := make([][2]int64, 0, n)
+	for rows.Next() {
+		var rc [2]int64
+		if err := rows.Scan(&rc[0], &rc[1]); err != nil {
+			rows.Close()
+			return nil, wrap("index keys", err)
+		}
+		created = append(created, rc)
 	}
-	// Lists grew by appending; what is built is kept at its size.
-	for _, p := range ti.grams {
-		p.buf = slices.Clip(slices.Clone(p.buf))
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, wrap("index keys", err)
 	}
-	ti.arena = slices.Clip(ti.arena)
+	slices.SortFunc(created, func(a, b [2]int64) int { return cmpInt(a[0], b[0]) })
+	if len(created) != len(keys) {
+		return nil, fmt.Errorf("sqlite: index keys of tenant %s: %d keys by name, %d by creation", tenant, len(keys), len(created))
+	}
+	for i, k := range keys {
+		if created[i][0] != k.row {
+			return nil, fmt.Errorf("sqlite: index keys of tenant %s: rowid %d by name, %d by creation", tenant, k.row, created[i][0])
+		}
+		ti.appendEntry(k.row, created[i][1], k.text, k.owner, false)
+	}
+	ti.addAllGrams()
 	return ti, nil
 }
 

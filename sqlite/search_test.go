@@ -88,7 +88,7 @@ func (f *searchFixture) list(kf keyward.KeyFilter, indexed bool) (ids []string, 
 		err := run(f.ctx, func(t keyward.Tx) error {
 			var err error
 			if indexed {
-				if _, ok, err := t.(*tx).searchKeys(f.ctx, kf); err != nil || !ok {
+				if _, ok, err := t.(*tx).searchKeys(f.ctx, kf, "", nil); err != nil || !ok {
 					return fmt.Errorf("the index did not answer q=%q: %v", kf.Q, err)
 				}
 			}
@@ -286,7 +286,7 @@ func (f *searchFixture) searchNames(tenantID, q string) []string {
 	f.t.Helper()
 	var names []string
 	err := f.db.View(f.ctx, func(t keyward.Tx) error {
-		if _, ok, err := t.(*tx).searchKeys(f.ctx, keyward.KeyFilter{TenantID: tenantID, Q: q}); err != nil || !ok {
+		if _, ok, err := t.(*tx).searchKeys(f.ctx, keyward.KeyFilter{TenantID: tenantID, Q: q}, "", nil); err != nil || !ok {
 			return fmt.Errorf("the index did not answer q=%q: %v", q, err)
 		}
 		page, err := t.ListKeys(f.ctx, keyward.KeyFilter{TenantID: tenantID, Q: q, Sort: "name", PageSize: 1000, Now: f.now})
@@ -399,5 +399,32 @@ func TestSearchIndexReusedRowids(t *testing.T) {
 	}
 	if got := f.searchNames(tn.ID, "#si"); len(got) != 0 {
 		t.Errorf("revived, by a trigram of its old text: %q", got)
+	}
+}
+
+// TestIndexSearch: the index built ahead of any search, for every tenant,
+// is the one searches then use.
+func TestIndexSearch(t *testing.T) {
+	f := newSearchFixture(t)
+	a, b := f.tenant("Acme"), f.tenant("Other")
+	ua := f.user(f.db, a.ID, "Ann", "ann@example.com", keyward.KindUser)
+	ub := f.user(f.db, b.ID, "Bob", "bob@example.com", keyward.KindUser)
+	for i := range 3 {
+		f.key(f.db, ua, fmt.Sprintf("#a%d", i), f.now)
+	}
+	f.key(f.db, ub, "#b", f.now)
+	tenants, keys, err := f.db.IndexSearch(f.ctx)
+	if err != nil || tenants != 2 || keys != 4 {
+		t.Fatalf("IndexSearch: %d tenants, %d keys, %v; want 2 and 4", tenants, keys, err)
+	}
+	built := f.db.search.tenants[a.ID]
+	if built == nil || f.db.search.tenants[b.ID] == nil {
+		t.Fatal("IndexSearch built no index")
+	}
+	if got := f.searchNames(a.ID, "#"); !slices.Equal(got, []string{"#a0", "#a1", "#a2"}) {
+		t.Errorf("search after IndexSearch: %q", got)
+	}
+	if f.db.search.tenants[a.ID] != built {
+		t.Error("the search built the index again")
 	}
 }

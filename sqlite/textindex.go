@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math/bits"
-	"strings"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
 )
 
 // tenantIndex finds one tenant's keys by a fragment of their name, their ID
@@ -30,14 +33,15 @@ import (
 //
 // A tenantIndex is not safe for concurrent use: searchIndex serializes it.
 type tenantIndex struct {
-	rowids []int64  // entry → rowid, strictly ascending
-	spans  []span   // entry → its text in arena
-	owners []uint32 // entry → its owner in users
-	flags  []uint8  // entry → entryLive, entrySystem
-	arena  []byte   // the texts
-	grams  map[uint32]*posting
-	dirty  map[uint32]struct{} // entries whose posting lists are not their text's
-	dead   int                 // entries marked dead
+	rowids  []int64  // entry → rowid, strictly ascending
+	created []int64  // entry → created_at, which never changes
+	spans   []span   // entry → its text in arena
+	owners  []uint32 // entry → its owner in users
+	flags   []uint8  // entry → entryLive, entrySystem
+	arena   []byte   // the texts
+	grams   [gramParts]map[uint32]*posting
+	dirty   map[uint32]struct{} // entries whose posting lists are not their text's
+	dead    int                 // entries marked dead
 
 	users     []indexedUser
 	userByRow map[int64]uint32
@@ -56,7 +60,7 @@ const (
 // indexedUser is an owner: its folded "name NUL email" and kind.
 type indexedUser struct {
 	id     string
-	text   string
+	text   []byte
 	system bool
 	live   bool
 }
@@ -70,12 +74,15 @@ type posting struct {
 }
 
 func newTenantIndex() *tenantIndex {
-	return &tenantIndex{grams: map[uint32]*posting{}, dirty: map[uint32]struct{}{},
-		userByRow: map[int64]uint32{}, userByID: map[string]uint32{}}
+	ti := &tenantIndex{dirty: map[uint32]struct{}{}, userByRow: map[int64]uint32{}, userByID: map[string]uint32{}}
+	for k := range ti.grams {
+		ti.grams[k] = map[uint32]*posting{}
+	}
+	return ti
 }
 
 // foldASCII appends s with its ASCII capitals made small, as LIKE compares.
-func foldASCII(dst []byte, s string) []byte {
+func foldASCII[T ~string | ~[]byte](dst []byte, s T) []byte {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if 'A' <= c && c <= 'Z' {
@@ -86,10 +93,10 @@ func foldASCII(dst []byte, s string) []byte {
 	return dst
 }
 
-func userText(name, email string) string {
+func userText(name, email string) []byte {
 	b := foldASCII(make([]byte, 0, len(name)+1+len(email)), name)
 	b = append(b, 0)
-	return string(foldASCII(b, email))
+	return foldASCII(b, email)
 }
 
 // putUser adds or changes the user of a rowid.
@@ -141,29 +148,15 @@ func (ti *tenantIndex) find(row int64) int {
 
 // putKey adds or changes the key of a rowid. The owner must be put first;
 // a key whose owner the index lacks marks the index stale.
-func (ti *tenantIndex) putKey(row int64, name, id, ownerID string) {
+func (ti *tenantIndex) putKey(row int64, name, id, ownerID string, created int64) {
 	o, ok := ti.userByID[ownerID]
 	if !ok {
 		ti.stale = true
 		return
 	}
-	var flags = entryLive
-	if ti.users[o].system {
-		flags |= entrySystem
-	}
-	off := len(ti.arena)
-	ti.arena = foldASCII(ti.arena, name)
-	ti.arena = append(ti.arena, 0)
-	ti.arena = foldASCII(ti.arena, id)
-	sp := span{uint32(off), uint32(len(ti.arena) - off)}
-
+	sp := putText(ti, name, id)
 	if n := len(ti.rowids); n == 0 || row > ti.rowids[n-1] {
-		e := uint32(n)
-		ti.rowids = append(ti.rowids, row)
-		ti.spans = append(ti.spans, sp)
-		ti.owners = append(ti.owners, o)
-		ti.flags = append(ti.flags, flags)
-		ti.addGrams(e)
+		ti.appendEntry(row, created, sp, o, true)
 		return
 	}
 	e := ti.find(row)
@@ -174,9 +167,89 @@ func (ti *tenantIndex) putKey(row int64, name, id, ownerID string) {
 	if ti.flags[e]&entryLive == 0 {
 		ti.dead--
 	}
-	ti.spans[e], ti.owners[e], ti.flags[e] = sp, o, flags
+	flags := entryLive
+	if ti.users[o].system {
+		flags |= entrySystem
+	}
+	ti.spans[e], ti.owners[e], ti.flags[e], ti.created[e] = sp, o, flags, created
 	ti.dirty[uint32(e)] = struct{}{}
 	ti.checkWaste()
+}
+
+// putText adds a key's text to the arena.
+func putText[T ~string | ~[]byte](ti *tenantIndex, name, id T) span {
+	off := len(ti.arena)
+	ti.arena = foldASCII(ti.arena, name)
+	ti.arena = append(ti.arena, 0)
+	ti.arena = foldASCII(ti.arena, id)
+	return span{uint32(off), uint32(len(ti.arena) - off)}
+}
+
+// appendEntry adds a key whose rowid is above every entry's, with its text
+// at sp in the arena and its owner o, and its trigrams unless a build will
+// add every entry's at once (addAllGrams).
+func (ti *tenantIndex) appendEntry(row, created int64, sp span, o uint32, grams bool) {
+	flags := entryLive
+	if ti.users[o].system {
+		flags |= entrySystem
+	}
+	ti.rowids = append(ti.rowids, row)
+	ti.created = append(ti.created, created)
+	ti.spans = append(ti.spans, sp)
+	ti.owners = append(ti.owners, o)
+	ti.flags = append(ti.flags, flags)
+	if grams {
+		ti.addGrams(uint32(len(ti.rowids) - 1))
+	}
+}
+
+// addAllGrams fills the posting lists of a new index from its entries. A
+// chunk of entries at a time, their trigrams are sorted into the parts
+// (gramPart), then each part's lists take theirs, a part per core.
+func (ti *tenantIndex) addAllGrams() {
+	const chunk = 1 << 15
+	var buckets [gramParts][]uint64 // trigram<<32 | entry
+	n := uint32(len(ti.rowids))
+	for start := uint32(0); start < n; start += chunk {
+		for k := range buckets {
+			buckets[k] = buckets[k][:0]
+		}
+		for e := start; e < min(n, start+chunk); e++ {
+			t := ti.text(e)
+			for i := 0; i+3 <= len(t); i++ {
+				if t[i] == 0 || t[i+1] == 0 || t[i+2] == 0 {
+					continue
+				}
+				g := uint32(t[i])<<16 | uint32(t[i+1])<<8 | uint32(t[i+2])
+				k := gramPart(g)
+				buckets[k] = append(buckets[k], uint64(g)<<32|uint64(e))
+			}
+		}
+		var next atomic.Int32
+		var wg sync.WaitGroup
+		for range min(runtime.GOMAXPROCS(0), gramParts) {
+			wg.Go(func() {
+				for k := int(next.Add(1) - 1); k < gramParts; k = int(next.Add(1) - 1) {
+					m := ti.grams[k]
+					for _, ge := range buckets[k] {
+						g, e := uint32(ge>>32), uint32(ge)
+						p := m[g]
+						if p == nil {
+							p = &posting{}
+							m[g] = p
+						}
+						p.add(e)
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	for k := range ti.grams {
+		for _, p := range ti.grams[k] {
+			p.buf = slices.Clip(slices.Clone(p.buf))
+		}
+	}
 }
 
 // dropKey marks the key of a rowid dead.
@@ -203,6 +276,17 @@ func (ti *tenantIndex) text(e uint32) []byte {
 	return ti.arena[sp.off : sp.off+sp.n]
 }
 
+// gramParts splits the posting lists by trigram, so that a build fills them
+// a part at a time, each part's lists small enough to stay in a core's cache
+// (all of them at once do not: such a build mostly waited on memory), and
+// the parts in parallel.
+const gramParts = 8
+
+// gramPart is the part of trigram g: the top bits of a multiplicative hash.
+func gramPart(g uint32) uint32 { return (g * 0x9E3779B1) >> 29 }
+
+func (ti *tenantIndex) posting(g uint32) *posting { return ti.grams[gramPart(g)][g] }
+
 // addGrams puts entry e, the newest, in the posting list of each trigram of
 // its text.
 func (ti *tenantIndex) addGrams(e uint32) {
@@ -212,18 +296,25 @@ func (ti *tenantIndex) addGrams(e uint32) {
 			continue
 		}
 		g := uint32(t[i])<<16 | uint32(t[i+1])<<8 | uint32(t[i+2])
-		p := ti.grams[g]
+		k := gramPart(g)
+		p := ti.grams[k][g]
 		if p == nil {
 			p = &posting{}
-			ti.grams[g] = p
+			ti.grams[k][g] = p
 		}
-		if p.last == e+1 {
-			continue // the text has this trigram twice
-		}
-		p.buf = binary.AppendUvarint(p.buf, uint64(e+1-p.last))
-		p.last = e + 1
-		p.n++
+		p.add(e)
 	}
+}
+
+// add puts entry e in the list, unless it is its last already (a text with
+// a trigram twice); entries come in ascending order.
+func (p *posting) add(e uint32) {
+	if p.last == e+1 {
+		return
+	}
+	p.buf = binary.AppendUvarint(p.buf, uint64(e+1-p.last))
+	p.last = e + 1
+	p.n++
 }
 
 // keyQuery is what a search asks of the index.
@@ -233,8 +324,8 @@ type keyQuery struct {
 	system int    // 0: either kind; 1: system users' keys; -1: people's keys
 }
 
-// search returns the rowids of the live keys that match, ascending.
-func (ti *tenantIndex) search(kq keyQuery) []int64 {
+// search returns the live keys that match, ascending.
+func (ti *tenantIndex) search(kq keyQuery) []uint32 {
 	owner := -1
 	if kq.owner != "" {
 		o, ok := ti.userByID[kq.owner]
@@ -288,9 +379,8 @@ func (ti *tenantIndex) search(kq keyQuery) []int64 {
 
 	// Keys whose owner's name or email matches.
 	var owners []uint64
-	q := string(kq.q)
 	for i, u := range ti.users {
-		if u.live && strings.Contains(u.text, q) && (owner < 0 || i == owner) {
+		if u.live && bytes.Contains(u.text, kq.q) && (owner < 0 || i == owner) {
 			if owners == nil {
 				owners = make([]uint64, (len(ti.users)+63)/64)
 			}
@@ -305,15 +395,156 @@ func (ti *tenantIndex) search(kq keyQuery) []int64 {
 		}
 	}
 
-	var rows []int64
+	var found []uint32
 	for w, word := range hit {
 		for word != 0 {
-			b := bits.TrailingZeros64(word)
-			rows = append(rows, ti.rowids[w*64+b])
+			found = append(found, uint32(w*64+bits.TrailingZeros64(word)))
 			word &= word - 1
 		}
 	}
+	return found
+}
+
+// rows is the rowids of entries, in their order.
+func (ti *tenantIndex) rows(entries []uint32) []int64 {
+	rows := make([]int64, len(entries))
+	for i, e := range entries {
+		rows[i] = ti.rowids[e]
+	}
 	return rows
+}
+
+// pageOrder is a sort of the contract that the index can order keys by
+// exactly as SQL does: created_at, or name, ID or owner's name compared as
+// COLLATE NOCASE does (ASCII letters folded, then byte by byte, a prefix
+// first), which is how the index folds its texts.
+type pageOrder struct {
+	column string // created_at, name, id or owner
+	desc   bool
+	// after: the page token's sort value (folded, for text), if any.
+	after     bool
+	afterTime int64
+	afterText []byte
+	size      int // the page's rows, plus one that tells whether more follow
+}
+
+// indexedOrder tells whether the index orders by a sort column exactly.
+func indexedOrder(column string) bool {
+	switch column {
+	case "created_at", "name", "id", "owner":
+		return true
+	}
+	return false
+}
+
+func (ti *tenantIndex) nameText(e uint32) []byte {
+	t := ti.text(e)
+	return t[:bytes.IndexByte(t, 0)]
+}
+
+func (ti *tenantIndex) idText(e uint32) []byte {
+	t := ti.text(e)
+	return t[bytes.IndexByte(t, 0)+1:]
+}
+
+func (ti *tenantIndex) ownerText(e uint32) []byte {
+	t := ti.users[ti.owners[e]].text
+	return t[:bytes.IndexByte(t, 0)]
+}
+
+// candidates narrows found to the keys that can be on the page of o: those
+// of the page token's sort value, and of those past it the o.size first in
+// o's order with every key that ties with the last of them. SQL then orders
+// the candidates and applies the page token exactly (a tie is ordered by
+// ID): the index never decides a key's place, only which keys cannot be on
+// the page. The candidates come in no particular order.
+func (ti *tenantIndex) candidates(found []uint32, o pageOrder) []uint32 {
+	var cmp func(a, b uint32) int   // a against b, ascending
+	var cmpAfter func(e uint32) int // e against the page token's value
+	switch o.column {
+	case "created_at":
+		cmp = func(a, b uint32) int { return cmpInt(ti.created[a], ti.created[b]) }
+		cmpAfter = func(e uint32) int { return cmpInt(ti.created[e], o.afterTime) }
+	default:
+		text := ti.nameText
+		switch o.column {
+		case "id":
+			text = ti.idText
+		case "owner":
+			text = ti.ownerText
+		}
+		cmp = func(a, b uint32) int { return bytes.Compare(text(a), text(b)) }
+		cmpAfter = func(e uint32) int { return bytes.Compare(text(e), o.afterText) }
+	}
+	if o.desc {
+		asc, ascAfter := cmp, cmpAfter
+		cmp = func(a, b uint32) int { return asc(b, a) }
+		cmpAfter = func(e uint32) int { return -ascAfter(e) }
+	}
+	// The keys of the page token's value itself are all candidates (SQL
+	// keeps those past its ID); the o.size first are chosen from the rest.
+	kept, out := found, []uint32(nil)
+	if o.after {
+		kept = make([]uint32, 0, len(found))
+		for _, e := range found {
+			switch c := cmpAfter(e); {
+			case c > 0:
+				kept = append(kept, e)
+			case c == 0:
+				out = append(out, e)
+			}
+		}
+	}
+	if len(kept) <= o.size {
+		return append(out, kept...)
+	}
+	// The o.size first, in a heap whose top is the last of them.
+	h := make([]uint32, 0, o.size)
+	down := func(i int) {
+		for {
+			l, worst := 2*i+1, i
+			if l < len(h) && cmp(h[l], h[worst]) > 0 {
+				worst = l
+			}
+			if r := l + 1; r < len(h) && cmp(h[r], h[worst]) > 0 {
+				worst = r
+			}
+			if worst == i {
+				return
+			}
+			h[i], h[worst] = h[worst], h[i]
+			i = worst
+		}
+	}
+	for _, e := range kept {
+		switch {
+		case len(h) < o.size:
+			h = append(h, e)
+			for i := len(h) - 1; i > 0 && cmp(h[i], h[(i-1)/2]) > 0; i = (i - 1) / 2 {
+				h[i], h[(i-1)/2] = h[(i-1)/2], h[i]
+			}
+		case cmp(e, h[0]) < 0:
+			h[0] = e
+			down(0)
+		}
+	}
+	last := h[0]
+	for _, e := range kept {
+		if cmp(e, last) <= 0 {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // shortestPosting is the shortest posting list of q's trigrams; nil when q
@@ -325,7 +556,7 @@ func (ti *tenantIndex) shortestPosting(q []byte) *posting {
 	}
 	var best *posting
 	for i := 0; i+3 <= len(q); i++ {
-		p := ti.grams[uint32(q[i])<<16|uint32(q[i+1])<<8|uint32(q[i+2])]
+		p := ti.posting(uint32(q[i])<<16 | uint32(q[i+1])<<8 | uint32(q[i+2]))
 		if p == nil {
 			return &posting{}
 		}

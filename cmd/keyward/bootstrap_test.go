@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -292,5 +293,20 @@ func TestVersion(t *testing.T) {
 		if code != 0 || !ok || v == "" || stderr != "" {
 			t.Errorf("keyward %s: exit %d, stdout %q, stderr %q", arg, code, stdout, stderr)
 		}
+	}
+}
+
+// TestServeBuildsSearchIndex: on SQLite, serve builds the search index of
+// every tenant in the background at start, and says so in its log.
+func TestServeBuildsSearchIndex(t *testing.T) {
+	dir := t.TempDir()
+	mustBootstrap(t, nil, "sqlite:"+filepath.Join(dir, "k.db"), "acme", "ada@acme.example", bootPassword)
+	srv := startServer(t, dir, &recorder{}, serverOpts{})
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(srv.log.String(), `"msg":"search index built","tenants":1,`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no \"search index built\" for the one tenant in the log:\n%s", srv.log.String())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

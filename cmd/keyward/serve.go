@@ -133,6 +133,20 @@ func (m *Main) Run(ctx context.Context) error {
 		ErrorLog: slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn)}
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.server.Serve(m.listener) }()
+	if db, ok := m.store.(*sqlite.DB); ok {
+		// The first search of a tenant would otherwise wait for its index.
+		go func() {
+			start := time.Now()
+			tenants, keys, err := db.IndexSearch(ctx)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				m.Logger.Warn("search index not built; searches build it as they come", "err", err)
+			case err == nil:
+				m.Logger.Info("search index built", "tenants", tenants, "keys", keys,
+					"seconds", time.Since(start).Round(time.Millisecond).Seconds())
+			}
+		}()
+	}
 
 	bg, cancel := context.WithCancel(context.Background())
 	m.stopBG, m.bgDone = cancel, make(chan struct{})
