@@ -396,6 +396,14 @@ func (t *tx) buildTenantIndex(ctx context.Context, tenant string) (*tenantIndex,
 		return nil, wrap("index keys", err)
 	}
 	slices.SortFunc(keys, func(a, b pending) int { return cmpInt(a.row, b.row) })
+	// The texts again in entry order: searches read them in that order, and
+	// a million texts strewn over the arena were five times slower to scan.
+	arena := make([]byte, 0, cap(ti.arena))
+	for i, k := range keys {
+		keys[i].text.off = uint32(len(arena))
+		arena = append(arena, ti.arena[k.text.off:k.text.off+k.text.n]...)
+	}
+	ti.arena = arena
 	if rows, err = t.query(ctx, qIndexCreated, tenant); err != nil {
 		return nil, wrap("index keys", err)
 	}
