@@ -3,6 +3,7 @@ package sqlite
 import (
 	"bytes"
 	"encoding/binary"
+	"iter"
 	"math/bits"
 	"runtime"
 	"slices"
@@ -215,12 +216,7 @@ func (ti *tenantIndex) addAllGrams() {
 			buckets[k] = buckets[k][:0]
 		}
 		for e := start; e < min(n, start+chunk); e++ {
-			t := ti.text(e)
-			for i := 0; i+3 <= len(t); i++ {
-				if t[i] == 0 || t[i+1] == 0 || t[i+2] == 0 {
-					continue
-				}
-				g := uint32(t[i])<<16 | uint32(t[i+1])<<8 | uint32(t[i+2])
+			for g := range trigrams(ti.text(e)) {
 				k := gramPart(g)
 				buckets[k] = append(buckets[k], uint64(g)<<32|uint64(e))
 			}
@@ -282,6 +278,21 @@ func (ti *tenantIndex) text(e uint32) []byte {
 // the parts in parallel.
 const gramParts = 8
 
+// trigrams yields the trigrams of a text, three bytes in an integer, but
+// those that span its NUL (a fragment never does).
+func trigrams(t []byte) iter.Seq[uint32] {
+	return func(yield func(uint32) bool) {
+		for i := 0; i+3 <= len(t); i++ {
+			if t[i] == 0 || t[i+1] == 0 || t[i+2] == 0 {
+				continue
+			}
+			if !yield(uint32(t[i])<<16 | uint32(t[i+1])<<8 | uint32(t[i+2])) {
+				return
+			}
+		}
+	}
+}
+
 // gramPart is the part of trigram g: the top bits of a multiplicative hash.
 func gramPart(g uint32) uint32 { return (g * 0x9E3779B1) >> 29 }
 
@@ -290,12 +301,7 @@ func (ti *tenantIndex) posting(g uint32) *posting { return ti.grams[gramPart(g)]
 // addGrams puts entry e, the newest, in the posting list of each trigram of
 // its text.
 func (ti *tenantIndex) addGrams(e uint32) {
-	t := ti.text(e)
-	for i := 0; i+3 <= len(t); i++ {
-		if t[i] == 0 || t[i+1] == 0 || t[i+2] == 0 {
-			continue
-		}
-		g := uint32(t[i])<<16 | uint32(t[i+1])<<8 | uint32(t[i+2])
+	for g := range trigrams(ti.text(e)) {
 		k := gramPart(g)
 		p := ti.grams[k][g]
 		if p == nil {
@@ -555,8 +561,8 @@ func (ti *tenantIndex) shortestPosting(q []byte) *posting {
 		return nil
 	}
 	var best *posting
-	for i := 0; i+3 <= len(q); i++ {
-		p := ti.posting(uint32(q[i])<<16 | uint32(q[i+1])<<8 | uint32(q[i+2]))
+	for g := range trigrams(q) {
+		p := ti.posting(g)
 		if p == nil {
 			return &posting{}
 		}
