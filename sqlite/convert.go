@@ -174,7 +174,7 @@ func isASCII(s string) bool {
 // the handle it was given (kw_new_id(:gen)), and every call of
 // kw_new_id(handle) is a new ID from it. A handle lives as long as the
 // statement that needs it.
-var idGenerators = &handles[func() (string, error)]{m: map[int64]func() (string, error){}}
+var idGenerators = &handles[func() (string, error)]{}
 
 func init() {
 	// Not deterministic: each call is a new ID.

@@ -479,6 +479,9 @@ func (t *tx) ListKeys(ctx context.Context, f keyward.KeyFilter) (*keyward.KeyPag
 	}
 	fp := keyward.Fingerprint("keys", f.TenantID, f.OwnerID, f.Q, f.Type, f.Status,
 		sortName, strconv.FormatBool(f.Desc))
+	if _, ok := statusWhere[f.Status]; f.Status != "" && !ok {
+		return nil, keyward.Errorf(keyward.EInvalid, "unknown key status %q", f.Status)
+	}
 	var after *keyward.Cursor
 	if f.PageToken != "" {
 		c, err := keyward.DecodeCursor(f.PageToken, fp)

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"modernc.org/sqlite"
 
@@ -27,23 +29,55 @@ const searchLogKeep = 100_000
 // times cheaper than a random read. A variable for tests.
 var walkSearch = func(m, n, limit int) bool { return m*m*5 > limit*n }
 
-// searchIndex holds the substring indexes (tenantIndex) of the tenants that
-// have been searched, as of one position of search_log: every search first
-// reads the log from there and applies what changed, so that it sees every
-// key committed before its read transaction began.
+// searchIndex holds the substring index (tenantIndex) of each tenant, each
+// as of its own position in search_log: a search first reads the log from
+// there and applies what changed to its tenant, so that it sees every key
+// committed before its read transaction began.
 type searchIndex struct {
 	mu      sync.Mutex
-	seq     int64 // the search_log position the indexes reflect; -1: none yet
-	tenants map[string]*tenantIndex
+	tenants map[string]*searchSlot
+}
+
+// searchSlot is one tenant's index and the log position it reflects.
+type searchSlot struct {
+	mu       sync.Mutex
+	building atomic.Bool  // a build holds mu, for seconds at a million keys
+	ti       *tenantIndex // nil: not built yet
+	seq      int64        // the search_log position ti reflects
 }
 
 func newSearchIndex() *searchIndex {
-	return &searchIndex{seq: -1, tenants: map[string]*tenantIndex{}}
+	return &searchIndex{tenants: map[string]*searchSlot{}}
+}
+
+func (s *searchIndex) slot(tenant string) *searchSlot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sl := s.tenants[tenant]
+	if sl == nil {
+		sl = &searchSlot{}
+		s.tenants[tenant] = sl
+	}
+	return sl
+}
+
+// tryLock takes the slot, waiting for a search that uses it (milliseconds)
+// but not for a build: a search that waited would hold its reader
+// connection for seconds, and enough of them would leave none for
+// verification. It searches in SQL meanwhile.
+func (sl *searchSlot) tryLock() bool {
+	for !sl.mu.TryLock() {
+		if sl.building.Load() {
+			return false
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+	return true
 }
 
 var (
 	qSearchHead = readQuery(`SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'search_log'), 0)`)
-	qSearchLog  = readQuery(`SELECT tenant_id, tbl, row FROM search_log WHERE seq > ? AND seq <= ? ORDER BY seq`)
+	qSearchLog  = readQuery(`SELECT tbl, row FROM search_log WHERE seq > ? AND seq <= ? AND tenant_id = ? ORDER BY seq`)
 	qSearchUser = readQuery(`SELECT rowid, tenant_id, id, name, email, kind FROM users
 		WHERE rowid IN (SELECT value FROM json_each(?))`)
 	qSearchKey = readQuery(`SELECT rowid, tenant_id, name, id, owner_id, created_at FROM keys
@@ -76,9 +110,12 @@ func (t *tx) searchKeys(ctx context.Context, f keyward.KeyFilter, sortName strin
 	if s == nil || !searchable(f.Q) {
 		return found, false, nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ti, err := t.tenantIndex(ctx, s, f.TenantID)
+	sl := s.slot(f.TenantID)
+	if !sl.tryLock() {
+		return found, false, nil
+	}
+	defer sl.mu.Unlock()
+	ti, err := t.syncSlot(ctx, sl, f.TenantID)
 	if ti == nil || err != nil {
 		return found, false, err
 	}
@@ -122,38 +159,37 @@ type keysFound struct {
 	narrowed bool
 }
 
-// tenantIndex is the index of a tenant brought up to date with the log, or
-// nil when this transaction cannot build it. s.mu is held.
-func (t *tx) tenantIndex(ctx context.Context, s *searchIndex, tenant string) (*tenantIndex, error) {
+// syncSlot is the slot's index brought up to this transaction's position
+// of the log, or built there, or nil when this transaction's snapshot is
+// older than the index (the rowids it holds may name other keys in it, as
+// SQLite reuses a deleted largest rowid). sl.mu is held.
+func (t *tx) syncSlot(ctx context.Context, sl *searchSlot, tenant string) (*tenantIndex, error) {
 	var head int64
 	if err := t.queryRow(ctx, qSearchHead).Scan(&head); err != nil {
 		return nil, wrap("read search log", err)
 	}
-	switch {
-	case s.seq < 0 || head-s.seq > searchLogKeep:
-		// Nothing built yet, or the log no longer holds what changed since.
-		s.tenants = map[string]*tenantIndex{}
-		s.seq = head
-	case head > s.seq:
-		if err := t.applySearchLog(ctx, s, head); err != nil {
-			return nil, err
-		}
-		s.seq = head
-	}
-	ti := s.tenants[tenant]
-	if ti == nil || ti.stale {
-		if head != s.seq {
-			// This transaction began before the index's position: an index
-			// built from its snapshot would miss the changes in between.
+	if sl.ti != nil && !sl.ti.stale && head-sl.seq <= searchLogKeep {
+		if head < sl.seq {
 			return nil, nil
 		}
-		var err error
-		if ti, err = t.buildTenantIndex(ctx, tenant); err != nil {
+		if head > sl.seq {
+			if err := t.applySearchLog(ctx, sl.ti, tenant, sl.seq, head); err != nil {
+				return nil, err
+			}
+			sl.seq = head
+		}
+	}
+	// Not built, or stale, or further behind than the log keeps.
+	if sl.ti == nil || sl.ti.stale || sl.seq != head {
+		sl.building.Store(true)
+		defer sl.building.Store(false)
+		ti, err := t.buildTenantIndex(ctx, tenant)
+		if err != nil {
 			return nil, err
 		}
-		s.tenants[tenant] = ti
+		sl.ti, sl.seq = ti, head
 	}
-	return ti, nil
+	return sl.ti, nil
 }
 
 // IndexSearch builds the search index of every tenant now rather than at
@@ -177,10 +213,11 @@ func (db *DB) IndexSearch(ctx context.Context) (tenants, keys int, err error) {
 		return 0, 0, wrap("index search", err)
 	}
 	for _, id := range ids {
+		sl := db.search.slot(id)
 		err := db.View(ctx, func(ktx keyward.Tx) error {
-			db.search.mu.Lock()
-			defer db.search.mu.Unlock()
-			ti, err := ktx.(*tx).tenantIndex(ctx, db.search, id)
+			sl.mu.Lock()
+			defer sl.mu.Unlock()
+			ti, err := ktx.(*tx).syncSlot(ctx, sl, id)
 			if ti != nil {
 				tenants, keys = tenants+1, keys+len(ti.rowids)-ti.dead
 			}
@@ -193,52 +230,37 @@ func (db *DB) IndexSearch(ctx context.Context) (tenants, keys int, err error) {
 	return tenants, keys, nil
 }
 
-// applySearchLog brings the built tenants' indexes from s.seq to head: each
-// changed user, then each changed key, as it is now.
-func (t *tx) applySearchLog(ctx context.Context, s *searchIndex, head int64) error {
-	type changed struct{ users, keys []int64 }
-	byTenant := map[string]*changed{}
-	rows, err := t.query(ctx, qSearchLog, s.seq, head)
+// applySearchLog brings a tenant's index from position from to head:
+// each changed user, then each changed key, as it is now.
+func (t *tx) applySearchLog(ctx context.Context, ti *tenantIndex, tenant string, from, head int64) error {
+	var users, keys []int64
+	rows, err := t.query(ctx, qSearchLog, from, head, tenant)
 	if err != nil {
 		return wrap("read search log", err)
 	}
 	for rows.Next() {
 		var (
-			tenant, tbl string
-			row         int64
+			tbl string
+			row int64
 		)
-		if err := rows.Scan(&tenant, &tbl, &row); err != nil {
+		if err := rows.Scan(&tbl, &row); err != nil {
 			rows.Close()
 			return wrap("read search log", err)
 		}
-		if ti := s.tenants[tenant]; ti == nil || ti.stale {
-			continue // rebuilt when next searched
-		}
-		c := byTenant[tenant]
-		if c == nil {
-			c = &changed{}
-			byTenant[tenant] = c
-		}
 		if tbl == "user" {
-			c.users = append(c.users, row)
+			users = append(users, row)
 		} else {
-			c.keys = append(c.keys, row)
+			keys = append(keys, row)
 		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return wrap("read search log", err)
 	}
-	for tenant, c := range byTenant {
-		ti := s.tenants[tenant]
-		if err := t.applyUsers(ctx, ti, tenant, c.users); err != nil {
-			return err
-		}
-		if err := t.applyKeys(ctx, ti, tenant, c.keys); err != nil {
-			return err
-		}
+	if err := t.applyUsers(ctx, ti, tenant, users); err != nil {
+		return err
 	}
-	return nil
+	return t.applyKeys(ctx, ti, tenant, keys)
 }
 
 // rowList is rowids as a JSON array, for json_each.
@@ -385,8 +407,7 @@ func (t *tx) buildTenantIndex(ctx context.Context, tenant string) (*tenantIndex,
 		}
 		o, ok := ti.userByID[string(owner)]
 		if !ok {
-			rows.Close()
-			return nil, fmt.Errorf("sqlite: index keys of tenant %s: key %s has no owner", tenant, id)
+			continue // no owner (foreign keys were off): a search's JOIN leaves it out too
 		}
 		k.text, k.owner = putText(ti, name, id), o
 		keys = append(keys, k)
@@ -421,12 +442,13 @@ func (t *tx) buildTenantIndex(ctx context.Context, tenant string) (*tenantIndex,
 		return nil, wrap("index keys", err)
 	}
 	slices.SortFunc(created, func(a, b [2]int64) int { return cmpInt(a[0], b[0]) })
-	if len(created) != len(keys) {
-		return nil, fmt.Errorf("sqlite: index keys of tenant %s: %d keys by name, %d by creation", tenant, len(keys), len(created))
-	}
-	for i, k := range keys {
-		if created[i][0] != k.row {
-			return nil, fmt.Errorf("sqlite: index keys of tenant %s: rowid %d by name, %d by creation", tenant, k.row, created[i][0])
+	i := 0
+	for _, k := range keys {
+		for i < len(created) && created[i][0] < k.row {
+			i++ // a key without an owner
+		}
+		if i == len(created) || created[i][0] != k.row {
+			return nil, fmt.Errorf("sqlite: index keys of tenant %s: key rowid %d has no creation time", tenant, k.row)
 		}
 		ti.appendEntry(k.row, created[i][1], k.text, k.owner, false)
 	}
@@ -437,33 +459,28 @@ func (t *tx) buildTenantIndex(ctx context.Context, tenant string) (*tenantIndex,
 // matchSets lends sets of rowids to SQL: kw_match(handle, rowid) tells
 // whether the set of the handle holds the rowid. A handle lives as long as
 // the statement that needs it.
-var matchSets = &handles[[]int64]{m: map[int64][]int64{}}
+var matchSets = &handles[[]int64]{}
 
 type handles[T any] struct {
-	mu   sync.Mutex
-	next int64
-	m    map[int64]T
+	next atomic.Int64
+	m    sync.Map // int64 → T; read once a row by kw_match, so without a lock
 }
 
 func (h *handles[T]) add(v T) int64 {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.next++
-	h.m[h.next] = v
-	return h.next
+	k := h.next.Add(1)
+	h.m.Store(k, v)
+	return k
 }
 
-func (h *handles[T]) remove(k int64) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	delete(h.m, k)
-}
+func (h *handles[T]) remove(k int64) { h.m.Delete(k) }
 
 func (h *handles[T]) get(k int64) (T, bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	v, ok := h.m[k]
-	return v, ok
+	v, ok := h.m.Load(k)
+	if !ok {
+		var zero T
+		return zero, false
+	}
+	return v.(T), true
 }
 
 func init() {

@@ -43,6 +43,7 @@ type tenantIndex struct {
 	grams   [gramParts]map[uint32]*posting
 	dirty   map[uint32]struct{} // entries whose posting lists are not their text's
 	dead    int                 // entries marked dead
+	wasted  int                 // bytes of the arena no entry points at any more
 
 	users     []indexedUser
 	userByRow map[int64]uint32
@@ -152,7 +153,7 @@ func (ti *tenantIndex) find(row int64) int {
 func (ti *tenantIndex) putKey(row int64, name, id, ownerID string, created int64) {
 	o, ok := ti.userByID[ownerID]
 	if !ok {
-		ti.stale = true
+		ti.dropKey(row) // no owner (foreign keys were off): a search's JOIN leaves it out too
 		return
 	}
 	sp := putText(ti, name, id)
@@ -168,6 +169,7 @@ func (ti *tenantIndex) putKey(row int64, name, id, ownerID string, created int64
 	if ti.flags[e]&entryLive == 0 {
 		ti.dead--
 	}
+	ti.wasted += int(ti.spans[e].n)
 	flags := entryLive
 	if ti.users[o].system {
 		flags |= entrySystem
@@ -260,9 +262,12 @@ func (ti *tenantIndex) dropKey(row int64) {
 }
 
 // checkWaste marks the index stale once a quarter of it is dead or dirty
-// (every search checks each dirty entry, and the arena keeps old texts).
+// (every search checks each dirty entry), once half the arena is old texts,
+// or before the arena outgrows its 32-bit offsets.
 func (ti *tenantIndex) checkWaste() {
-	if n := len(ti.rowids); n >= 1024 && (ti.dead+len(ti.dirty))*4 > n {
+	n := len(ti.rowids)
+	if n >= 1024 && (ti.dead+len(ti.dirty))*4 > n || len(ti.arena) >= 1<<16 && ti.wasted*2 > len(ti.arena) ||
+		len(ti.arena) >= 1<<31 {
 		ti.stale = true
 	}
 }

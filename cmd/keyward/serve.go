@@ -54,6 +54,8 @@ type Main struct {
 	served   chan error
 	stopBG   context.CancelFunc
 	bgDone   chan struct{}
+	// indexDone: the search index's build at start is over (SQLite).
+	indexDone chan struct{}
 	// listenDone is closed when the change listener (PostgreSQL) has stopped.
 	listenDone chan struct{}
 	leader     *leader // owned by the sweep goroutine; Leading reads its flag
@@ -133,21 +135,6 @@ func (m *Main) Run(ctx context.Context) error {
 		ErrorLog: slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn)}
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.server.Serve(m.listener) }()
-	if db, ok := m.store.(*sqlite.DB); ok {
-		// The first search of a tenant would otherwise wait for its index.
-		go func() {
-			start := time.Now()
-			tenants, keys, err := db.IndexSearch(ctx)
-			switch {
-			case err != nil && ctx.Err() == nil:
-				m.Logger.Warn("search index not built; searches build it as they come", "err", err)
-			case err == nil:
-				m.Logger.Info("search index built", "tenants", tenants, "keys", keys,
-					"seconds", time.Since(start).Round(time.Millisecond).Seconds())
-			}
-		}()
-	}
-
 	bg, cancel := context.WithCancel(context.Background())
 	m.stopBG, m.bgDone = cancel, make(chan struct{})
 	m.leader = &leader{log: m.Logger}
@@ -165,6 +152,24 @@ func (m *Main) Run(ctx context.Context) error {
 		close(m.listenDone) // one node: every change is made here, and told to the cache directly
 	}
 	go m.sweep(bg)
+	m.indexDone = make(chan struct{})
+	go func() {
+		defer close(m.indexDone)
+		db, ok := m.store.(*sqlite.DB)
+		if !ok {
+			return
+		}
+		// The first search of a tenant would otherwise wait for its index.
+		start := time.Now()
+		tenants, keys, err := db.IndexSearch(bg)
+		switch {
+		case err != nil && bg.Err() == nil:
+			m.Logger.Warn("search index not built; searches build it as they come", "err", err)
+		case err == nil:
+			m.Logger.Info("search index built", "tenants", tenants, "keys", keys,
+				"seconds", time.Since(start).Round(time.Millisecond).Seconds())
+		}
+	}()
 	m.Logger.Info("keyward serving", "url", m.URL, "db", driver, "version", Version())
 	return nil
 }
@@ -225,6 +230,7 @@ func (m *Main) close() error {
 		m.stopBG()
 		<-m.bgDone
 		<-m.listenDone
+		<-m.indexDone
 	}
 	if m.usage != nil {
 		if err := m.usage.Close(ctx); err != nil {
