@@ -225,8 +225,17 @@ func TestChangesAreAnnounced(t *testing.T) {
 	// expect runs do and checks that exactly the digests of want are heard:
 	// a marker change after it shows that nothing else was announced.
 	marker := mk("marker", "")
+	reconnects := 0
+	defer func() {
+		if reconnects > 2 {
+			t.Errorf("the listener reconnected during %d steps: too few were compared", reconnects)
+		}
+	}()
 	expect := func(what string, want []string, do func() error) {
 		t.Helper()
+		r.mu.Lock()
+		statesBefore := len(r.states)
+		r.mu.Unlock()
 		if err := do(); err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
@@ -239,6 +248,18 @@ func TestChangesAreAnnounced(t *testing.T) {
 		})
 		got := hashes(r.take())
 		got = slices.DeleteFunc(got, func(h string) bool { return h == mh })
+		r.mu.Lock()
+		reconnected := slices.Contains(r.states[statesBefore:], "suspend")
+		r.mu.Unlock()
+		if reconnected {
+			// The listener lost its connection meanwhile (a ping unanswered
+			// for seconds, as on a machine loaded by other tests): what was
+			// announced then is not heard, by design, and the cache was
+			// suspended and emptied instead. This step proves nothing.
+			t.Logf("%s: the listener reconnected meanwhile; %d digests heard, not compared", what, len(got))
+			reconnects++
+			return
+		}
 		if want == nil {
 			want = []string{}
 		}
