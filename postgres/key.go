@@ -359,6 +359,10 @@ type keyWhere struct {
 	// counted: the filter is the tenant and at most the owner type, whose
 	// total is a counter (00004_key_totals.sql).
 	counted bool
+	// matches: the IDs of the keys q finds; onlyQ: nothing else filters
+	// them, so they are counted as they are, without reading each key again.
+	matches string
+	onlyQ   bool
 }
 
 func newKeyWhere(f keyward.KeyFilter, fold string) (*keyWhere, error) {
@@ -387,14 +391,15 @@ func newKeyWhere(f keyward.KeyFilter, fold string) (*keyWhere, error) {
 		// 00005_key_search made them: one condition over both tables could
 		// only be tested row by row.
 		c := func(col string) string { return lowered(col, f.Q, fold) }
-		w.where = append(w.where, `k.id IN (
-			SELECT s.id FROM keys s WHERE s.tenant_id = @tenant
-				AND (`+c("s.name")+` LIKE @q ESCAPE '\' OR `+c("s.id")+` LIKE @q ESCAPE '\')
-			UNION ALL
+		w.matches = `SELECT s.id FROM keys s WHERE s.tenant_id = @tenant
+				AND (` + c("s.name") + ` LIKE @q ESCAPE '\' OR ` + c("s.id") + ` LIKE @q ESCAPE '\')
+			UNION
 			SELECT o.id FROM users su JOIN keys o ON o.owner_id = su.id AND o.tenant_id = su.tenant_id
 			WHERE su.tenant_id = @tenant
-				AND (`+c("su.name")+` LIKE @q ESCAPE '\' OR `+c("su.email")+` LIKE @q ESCAPE '\'))`)
+				AND (` + c("su.name") + ` LIKE @q ESCAPE '\' OR ` + c("su.email") + ` LIKE @q ESCAPE '\')`
+		w.where = append(w.where, `k.id IN (`+w.matches+`)`)
 		w.args["q"] = likePattern(f.Q)
+		w.onlyQ = f.OwnerID == "" && f.Type == "" && f.Status == ""
 	}
 	return w, nil
 }
@@ -404,6 +409,13 @@ func (t *tx) keyTotal(ctx context.Context, w *keyWhere) (int, error) {
 	if w.counted {
 		var n int
 		if err := t.tx.QueryRow(ctx, qKeyTotal, w.args["tenant"], w.args["type"]).Scan(&n); err != nil {
+			return 0, wrap("count keys", err)
+		}
+		return n, nil
+	}
+	if w.onlyQ {
+		var n int
+		if err := t.tx.QueryRow(ctx, `SELECT count(*) FROM (`+w.matches+`) m`, w.args).Scan(&n); err != nil {
 			return 0, wrap("count keys", err)
 		}
 		return n, nil
