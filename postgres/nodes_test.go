@@ -225,17 +225,8 @@ func TestChangesAreAnnounced(t *testing.T) {
 	// expect runs do and checks that exactly the digests of want are heard:
 	// a marker change after it shows that nothing else was announced.
 	marker := mk("marker", "")
-	reconnects := 0
-	defer func() {
-		if reconnects > 2 {
-			t.Errorf("the listener reconnected during %d steps: too few were compared", reconnects)
-		}
-	}()
 	expect := func(what string, want []string, do func() error) {
 		t.Helper()
-		r.mu.Lock()
-		statesBefore := len(r.states)
-		r.mu.Unlock()
 		if err := do(); err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
@@ -243,23 +234,16 @@ func TestChangesAreAnnounced(t *testing.T) {
 			t.Fatalf("marker after %s: %v", what, err)
 		}
 		mh := hex.EncodeToString(marker.Hash)
+		// The marker's own change: its digest alone. A bulk revocation of
+		// every key announces the marker's digest too, among a hundred
+		// others: the chunks after that one may not be heard yet.
 		r.waitFor(t, "the marker after "+what, func(chs []keyward.Change, _ []string) bool {
-			return slices.Contains(hashes(chs), mh)
+			return slices.ContainsFunc(chs, func(ch keyward.Change) bool {
+				return len(ch.KeyHashes) == 1 && hex.EncodeToString(ch.KeyHashes[0]) == mh
+			})
 		})
 		got := hashes(r.take())
 		got = slices.DeleteFunc(got, func(h string) bool { return h == mh })
-		r.mu.Lock()
-		reconnected := slices.Contains(r.states[statesBefore:], "suspend")
-		r.mu.Unlock()
-		if reconnected {
-			// The listener lost its connection meanwhile (a ping unanswered
-			// for seconds, as on a machine loaded by other tests): what was
-			// announced then is not heard, by design, and the cache was
-			// suspended and emptied instead. This step proves nothing.
-			t.Logf("%s: the listener reconnected meanwhile; %d digests heard, not compared", what, len(got))
-			reconnects++
-			return
-		}
 		if want == nil {
 			want = []string{}
 		}
