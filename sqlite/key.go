@@ -389,7 +389,6 @@ type keyWhere struct {
 	found      keysFound
 	foundTotal bool
 	release    func() // after the query: frees what the clause lent to SQL
-	sorted     bool   // the page is sorted from the rows found, not read in an index's order
 }
 
 // newKeyWhere is the clause of f. found, when indexed, is what the search
@@ -425,7 +424,6 @@ func newKeyWhere(f keyward.KeyFilter, found keysFound, indexed bool, sort keySor
 		} else {
 			w.where[0] = "+k.tenant_id = :tenant"
 			w.where = append(w.where, "k.rowid IN (SELECT value FROM json_each(:found))")
-			w.sorted = true
 			w.args = append(w.args, sql.Named("found", rowList(found.rows)))
 		}
 	case f.Q != "":
@@ -533,13 +531,6 @@ func (t *tx) ListKeys(ctx context.Context, f keyward.KeyFilter) (*keyward.KeyPag
 	args = append(args, sql.Named("limit", size+1))
 	q := fmt.Sprintf(`SELECT %s, %s FROM %s WHERE %s ORDER BY %s %s, k.id %s LIMIT :limit`,
 		keyColumns, sort.expr, keyJoin, strings.Join(where, " AND "), sort.expr, dir, dir)
-	if w.sorted {
-		// Many rows to sort: sort their rowids by the sort's value, then
-		// read the page's rows whole, rather than sorting whole rows.
-		q = fmt.Sprintf(`SELECT %[1]s, %[2]s FROM %[3]s WHERE k.rowid IN (SELECT k.rowid FROM %[3]s WHERE %[4]s
-			ORDER BY %[2]s %[5]s, k.id %[5]s LIMIT :limit) ORDER BY %[2]s %[5]s, k.id %[5]s`,
-			keyColumns, sort.expr, keyJoin, strings.Join(where, " AND "), dir)
-	}
 	rows, err := t.tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, wrap("list keys", err)
