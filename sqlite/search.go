@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -127,7 +128,7 @@ func (t *tx) searchKeys(ctx context.Context, f keyward.KeyFilter, sortName strin
 		kq.system = -1
 	}
 	entries := ti.search(kq)
-	found = keysFound{total: len(entries), of: len(ti.rowids) - ti.dead}
+	found = keysFound{total: len(entries), of: ti.live()}
 	if f.Status == "" && indexedOrder(sortName) {
 		o := pageOrder{column: sortName, desc: f.Desc, size: pageSize(f.PageSize) + 1}
 		if after != nil {
@@ -219,7 +220,7 @@ func (db *DB) IndexSearch(ctx context.Context) (tenants, keys int, err error) {
 			defer sl.mu.Unlock()
 			ti, err := ktx.(*tx).syncSlot(ctx, sl, id)
 			if ti != nil {
-				tenants, keys = tenants+1, keys+len(ti.rowids)-ti.dead
+				tenants, keys = tenants+1, keys+ti.live()
 			}
 			return err
 		})
@@ -233,29 +234,27 @@ func (db *DB) IndexSearch(ctx context.Context) (tenants, keys int, err error) {
 // applySearchLog brings a tenant's index from position from to head:
 // each changed user, then each changed key, as it is now.
 func (t *tx) applySearchLog(ctx context.Context, ti *tenantIndex, tenant string, from, head int64) error {
-	var users, keys []int64
 	rows, err := t.query(ctx, qSearchLog, from, head, tenant)
 	if err != nil {
 		return wrap("read search log", err)
 	}
-	for rows.Next() {
-		var (
-			tbl string
-			row int64
-		)
-		if err := rows.Scan(&tbl, &row); err != nil {
-			rows.Close()
-			return wrap("read search log", err)
-		}
-		if tbl == "user" {
-			users = append(users, row)
-		} else {
-			keys = append(keys, row)
-		}
+	type change struct {
+		tbl string
+		row int64
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return wrap("read search log", err)
+	changes, err := collect(rows, "read search log", func(row scanner) (c change, err error) {
+		return c, row.Scan(&c.tbl, &c.row)
+	})
+	if err != nil {
+		return err
+	}
+	var users, keys []int64
+	for _, c := range changes {
+		if c.tbl == "user" {
+			users = append(users, c.row)
+		} else {
+			keys = append(keys, c.row)
+		}
 	}
 	if err := t.applyUsers(ctx, ti, tenant, users); err != nil {
 		return err
@@ -359,20 +358,18 @@ func (t *tx) buildTenantIndex(ctx context.Context, tenant string) (*tenantIndex,
 	if err != nil {
 		return nil, wrap("index users", err)
 	}
-	for rows.Next() {
-		var (
-			row                   int64
-			id, name, email, kind string
-		)
-		if err := rows.Scan(&row, &id, &name, &email, &kind); err != nil {
-			rows.Close()
-			return nil, wrap("index users", err)
-		}
-		ti.putUser(row, id, name, email, kind == keyward.KindSystem)
+	type user struct {
+		row                   int64
+		id, name, email, kind string
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, wrap("index users", err)
+	users, err := collect(rows, "index users", func(row scanner) (u user, err error) {
+		return u, row.Scan(&u.row, &u.id, &u.name, &u.email, &u.kind)
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range users {
+		ti.putUser(u.row, u.id, u.name, u.email, u.kind == keyward.KindSystem)
 	}
 
 	// keys_search holds what the index needs but the creation times, in
@@ -416,7 +413,7 @@ func (t *tx) buildTenantIndex(ctx context.Context, tenant string) (*tenantIndex,
 	if err := rows.Err(); err != nil {
 		return nil, wrap("index keys", err)
 	}
-	slices.SortFunc(keys, func(a, b pending) int { return cmpInt(a.row, b.row) })
+	slices.SortFunc(keys, func(a, b pending) int { return cmp.Compare(a.row, b.row) })
 	// The texts again in entry order: searches read them in that order, and
 	// a million texts strewn over the arena were five times slower to scan.
 	arena := make([]byte, 0, cap(ti.arena))
@@ -428,20 +425,13 @@ func (t *tx) buildTenantIndex(ctx context.Context, tenant string) (*tenantIndex,
 	if rows, err = t.query(ctx, qIndexCreated, tenant); err != nil {
 		return nil, wrap("index keys", err)
 	}
-	created := make([][2]int64, 0, n)
-	for rows.Next() {
-		var rc [2]int64
-		if err := rows.Scan(&rc[0], &rc[1]); err != nil {
-			rows.Close()
-			return nil, wrap("index keys", err)
-		}
-		created = append(created, rc)
+	created, err := collect(rows, "index keys", func(row scanner) (rc [2]int64, err error) {
+		return rc, row.Scan(&rc[0], &rc[1])
+	})
+	if err != nil {
+		return nil, err
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, wrap("index keys", err)
-	}
-	slices.SortFunc(created, func(a, b [2]int64) int { return cmpInt(a[0], b[0]) })
+	slices.SortFunc(created, func(a, b [2]int64) int { return cmp.Compare(a[0], b[0]) })
 	i := 0
 	for _, k := range keys {
 		for i < len(created) && created[i][0] < k.row {

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"iter"
 	"math/bits"
@@ -32,7 +33,8 @@ import (
 // way, or, where the index never had that rowid, marks the whole index stale,
 // to be rebuilt. So do too many dirty or dead entries.
 //
-// A tenantIndex is not safe for concurrent use: searchIndex serializes it.
+// A tenantIndex is not safe for concurrent use: its searchSlot's lock
+// serializes it.
 type tenantIndex struct {
 	rowids  []int64  // entry → rowid, strictly ascending
 	created []int64  // entry → created_at, which never changes
@@ -133,23 +135,17 @@ func (ti *tenantIndex) dropUser(row int64) {
 
 // find is the entry of a rowid, or -1.
 func (ti *tenantIndex) find(row int64) int {
-	lo, hi := 0, len(ti.rowids)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if ti.rowids[m] < row {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	if lo < len(ti.rowids) && ti.rowids[lo] == row {
-		return lo
+	if e, ok := slices.BinarySearch(ti.rowids, row); ok {
+		return e
 	}
 	return -1
 }
 
+// live is the number of live entries: the tenant's keys.
+func (ti *tenantIndex) live() int { return len(ti.rowids) - ti.dead }
+
 // putKey adds or changes the key of a rowid. The owner must be put first;
-// a key whose owner the index lacks marks the index stale.
+// a key whose owner the index lacks is dropped, as a search's JOIN drops it.
 func (ti *tenantIndex) putKey(row int64, name, id, ownerID string, created int64) {
 	o, ok := ti.userByID[ownerID]
 	if !ok {
@@ -362,22 +358,20 @@ func (ti *tenantIndex) search(kq keyQuery) []uint32 {
 	}
 	mark := func(e uint32) { hit[e/64] |= 1 << (e % 64) }
 
-	if p := ti.shortestPosting(kq.q); p != nil || len(kq.q) < 3 {
-		if p == nil { // too short for a trigram: every entry
-			for e := range uint32(n) {
-				if ok(e) && bytes.Contains(ti.text(e), kq.q) {
-					mark(e)
-				}
+	if p := ti.shortestPosting(kq.q); p == nil { // too short for a trigram: every entry
+		for e := range uint32(n) {
+			if ok(e) && bytes.Contains(ti.text(e), kq.q) {
+				mark(e)
 			}
-		} else {
-			var e uint32
-			for buf := p.buf; len(buf) > 0; {
-				d, w := binary.Uvarint(buf)
-				buf = buf[w:]
-				e += uint32(d)
-				if _, dirty := ti.dirty[e-1]; !dirty && ok(e-1) && bytes.Contains(ti.text(e-1), kq.q) {
-					mark(e - 1)
-				}
+		}
+	} else {
+		var e uint32
+		for buf := p.buf; len(buf) > 0; {
+			d, w := binary.Uvarint(buf)
+			buf = buf[w:]
+			e += uint32(d)
+			if _, dirty := ti.dirty[e-1]; !dirty && ok(e-1) && bytes.Contains(ti.text(e-1), kq.q) {
+				mark(e - 1)
 			}
 		}
 	}
@@ -470,12 +464,12 @@ func (ti *tenantIndex) ownerText(e uint32) []byte {
 // ID): the index never decides a key's place, only which keys cannot be on
 // the page. The candidates come in no particular order.
 func (ti *tenantIndex) candidates(found []uint32, o pageOrder) []uint32 {
-	var cmp func(a, b uint32) int   // a against b, ascending
+	var order func(a, b uint32) int // a against b, ascending
 	var cmpAfter func(e uint32) int // e against the page token's value
 	switch o.column {
 	case "created_at":
-		cmp = func(a, b uint32) int { return cmpInt(ti.created[a], ti.created[b]) }
-		cmpAfter = func(e uint32) int { return cmpInt(ti.created[e], o.afterTime) }
+		order = func(a, b uint32) int { return cmp.Compare(ti.created[a], ti.created[b]) }
+		cmpAfter = func(e uint32) int { return cmp.Compare(ti.created[e], o.afterTime) }
 	default:
 		text := ti.nameText
 		switch o.column {
@@ -484,12 +478,12 @@ func (ti *tenantIndex) candidates(found []uint32, o pageOrder) []uint32 {
 		case "owner":
 			text = ti.ownerText
 		}
-		cmp = func(a, b uint32) int { return bytes.Compare(text(a), text(b)) }
+		order = func(a, b uint32) int { return bytes.Compare(text(a), text(b)) }
 		cmpAfter = func(e uint32) int { return bytes.Compare(text(e), o.afterText) }
 	}
 	if o.desc {
-		asc, ascAfter := cmp, cmpAfter
-		cmp = func(a, b uint32) int { return asc(b, a) }
+		asc, ascAfter := order, cmpAfter
+		order = func(a, b uint32) int { return asc(b, a) }
 		cmpAfter = func(e uint32) int { return -ascAfter(e) }
 	}
 	// The keys of the page token's value itself are all candidates (SQL
@@ -514,10 +508,10 @@ func (ti *tenantIndex) candidates(found []uint32, o pageOrder) []uint32 {
 	down := func(i int) {
 		for {
 			l, worst := 2*i+1, i
-			if l < len(h) && cmp(h[l], h[worst]) > 0 {
+			if l < len(h) && order(h[l], h[worst]) > 0 {
 				worst = l
 			}
-			if r := l + 1; r < len(h) && cmp(h[r], h[worst]) > 0 {
+			if r := l + 1; r < len(h) && order(h[r], h[worst]) > 0 {
 				worst = r
 			}
 			if worst == i {
@@ -531,31 +525,21 @@ func (ti *tenantIndex) candidates(found []uint32, o pageOrder) []uint32 {
 		switch {
 		case len(h) < o.size:
 			h = append(h, e)
-			for i := len(h) - 1; i > 0 && cmp(h[i], h[(i-1)/2]) > 0; i = (i - 1) / 2 {
+			for i := len(h) - 1; i > 0 && order(h[i], h[(i-1)/2]) > 0; i = (i - 1) / 2 {
 				h[i], h[(i-1)/2] = h[(i-1)/2], h[i]
 			}
-		case cmp(e, h[0]) < 0:
+		case order(e, h[0]) < 0:
 			h[0] = e
 			down(0)
 		}
 	}
 	last := h[0]
 	for _, e := range kept {
-		if cmp(e, last) <= 0 {
+		if order(e, last) <= 0 {
 			out = append(out, e)
 		}
 	}
 	return out
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // shortestPosting is the shortest posting list of q's trigrams; nil when q
