@@ -79,6 +79,13 @@ type Tx interface {
 	// r.At, writes r.Event for each of them when it is set, and returns the
 	// ID and digest of each, ordered by ID. It holds no more than that of
 	// each key in memory: a tenant's every key may be a million.
+	//
+	// A store may commit the revocation as one record of the set and write
+	// the keys' rows and events after the transaction (SQLite does, for a
+	// large set), if every read from the commit on sees exactly what writing
+	// them in the transaction would have left: each key revoked, and each
+	// event in the audit trail. Such a store draws those events' IDs itself
+	// instead of calling r.NewID.
 	RevokeKeys(ctx context.Context, r RevokeSpec) ([]RevokedKey, error)
 	// TouchKeys moves last_used_at forward to the given times; it never moves
 	// it back, and ignores keys that no longer exist.

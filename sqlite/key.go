@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,7 +19,9 @@ const (
 	keyColumns = `k.id, k.tenant_id, k.name, k.description, k.owner_id, k.role, k.scopes, k.meta,
 	k.hash, k.start, k.disabled, k.created_at, k.updated_at, k.expires_at, k.last_used_at,
 	k.revoked_at, k.revoked_by, k.revoke_reason, k.rate_limit, k.rate_window, u.name, u.email, u.kind`
-	keyJoin = `keys k JOIN users u ON u.id = k.owner_id`
+	// plainKeyJoin reads the keys' rows alone, for a tenant without pending
+	// marks: the same answer, without a lookup of the marks on every row.
+	plainKeyJoin = `keys k JOIN users u ON u.id = k.owner_id`
 
 	// ownerColumns are keyColumns' owner fields for a RETURNING clause, which
 	// may not join.
@@ -29,13 +30,21 @@ const (
 	(SELECT kind FROM users WHERE users.id = keys.owner_id)`
 )
 
+// keyJoin reads the keys as they are (markedKeys): a key that a pending
+// revocation mark covers reads revoked.
+var keyJoin = markedKeys + ` k JOIN users u ON u.id = k.owner_id`
+
 var (
 	// owner_kind is copied from the owner (kinds never change); an unknown
 	// owner fails on the foreign key, as it would without it.
-	qInsertKey = writeQuery(`INSERT INTO keys (id, tenant_id, owner_id, name, description, role,
+	// A new key's rowid is above every revocation mark's max_rowid, even
+	// where SQLite would reuse a deleted key's: no mark covers a later key.
+	qInsertKey = writeQuery(`INSERT INTO keys (rowid, id, tenant_id, owner_id, name, description, role,
 		scopes, meta, hash, start, disabled, created_at, updated_at, expires_at, last_used_at,
 		revoked_at, revoked_by, revoke_reason, rate_limit, rate_window, owner_kind)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+		VALUES (1 + max(coalesce((SELECT max(rowid) FROM keys), 0),
+				coalesce((SELECT max(max_rowid) FROM key_revocations), 0)),
+			?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
 			coalesce((SELECT kind FROM users WHERE tenant_id = ?2 AND id = ?3), ''))
 		RETURNING ` + ownerColumns)
 	qKeyByID   = readQuery(`SELECT ` + keyColumns + ` FROM ` + keyJoin + ` WHERE k.tenant_id = ? AND k.id = ?`)
@@ -57,21 +66,15 @@ var (
 		RETURNING revoked_at, revoked_by, revoke_reason`)
 	qDeleteKey     = writeQuery(`DELETE FROM keys WHERE tenant_id = ? AND id = ?`)
 	qKeyTotal      = readQuery(`SELECT coalesce(sum(n), 0) FROM key_totals WHERE tenant_id = ?1 AND (?2 = '' OR kind = ?2)`)
-	qCountLiveKeys = readQuery(`SELECT count(*) FROM keys WHERE tenant_id = ? AND owner_id = ?
-		AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`)
-	// A set revocation is two statements over the same set, in one write
-	// transaction (so the set cannot change between them): the events,
-	// written from the keys themselves, then the update. Neither brings a
-	// key's row into Go.
-	qRevokeKeysEvents       = writeQuery(revokeEventsSQL(revokableKeys))
-	qRevokeKeysEventsOfType = writeQuery(revokeEventsSQL(revokableKeysOfType))
-	qRevokeKeys             = writeQuery(revokeSQL(revokableKeys))
-	qRevokeKeysOfType       = writeQuery(revokeSQL(revokableKeysOfType))
+	qCountLiveKeys = readQuery(`SELECT count(*) FROM keys k WHERE k.tenant_id = ? AND k.owner_id = ?
+		AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > ?) AND NOT ` + marked)
 	// Only forward: a row whose last_used_at is already later is not written.
 	qTouchKey = writeQuery(`UPDATE keys SET last_used_at = ?
 		WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`)
-	qExpiredUnrecorded = readQuery(`SELECT ` + keyColumns + ` FROM ` + keyJoin + `
-		WHERE k.expires_at <= ? AND k.revoked_at IS NULL AND k.expiry_recorded = 0
+	// The keys' own rows, so that the partial index keys_expiry_unrecorded
+	// serves the query; a key a mark covers is revoked, not expired.
+	qExpiredUnrecorded = readQuery(`SELECT ` + keyColumns + ` FROM ` + plainKeyJoin + `
+		WHERE k.expires_at <= ? AND k.revoked_at IS NULL AND k.expiry_recorded = 0 AND NOT ` + marked + `
 		ORDER BY k.expires_at, k.id LIMIT ?`)
 	qMarkExpiryRecorded = writeQuery(`UPDATE keys SET expiry_recorded = 1 WHERE id = ?`)
 )
@@ -208,87 +211,6 @@ func (t *tx) CountLiveKeys(ctx context.Context, tenantID, ownerID string, now ti
 		return 0, wrap("count live keys", err)
 	}
 	return n, nil
-}
-
-// RevokeKeys revokes the set in one UPDATE ... RETURNING and returns the keys
-// ordered by id. Their updated_at becomes r.At.
-// revokableKeys is the set a revocation of all keys takes: every active or
-// inactive key of the tenant at :at; revokableKeysOfType, of one owner kind.
-const (
-	revokableKeys = `k.tenant_id = :tenant
-		AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > :at)`
-	revokableKeysOfType = revokableKeys + ` AND k.owner_kind = :type`
-)
-
-func revokeEventsSQL(set string) string {
-	return `INSERT INTO events (` + eventColumns + `)
-		SELECT kw_new_id(:gen), k.tenant_id, :time, :action, :actor_type, :actor_id, :actor_name,
-			:actor_user_id, :target_type, k.id, k.name, k.owner_id, :ip, :user_agent, :details
-		FROM keys k WHERE ` + set
-}
-
-func revokeSQL(set string) string {
-	return `UPDATE keys AS k SET revoked_at = :at, revoked_by = :by, revoke_reason = :reason, updated_at = :at
-		WHERE ` + set + ` RETURNING id, hash`
-}
-
-// RevokeKeys writes the events of the set (each with an ID from r.NewID,
-// through kw_new_id), then revokes it, and returns the IDs and digests.
-func (t *tx) RevokeKeys(ctx context.Context, r keyward.RevokeSpec) ([]keyward.RevokedKey, error) {
-	var by any
-	if r.By != "" {
-		by = r.By
-	}
-	set := []any{sql.Named("at", micros(r.At)), sql.Named("tenant", r.TenantID)}
-	qEvents, qRevoke := qRevokeKeysEvents, qRevokeKeys
-	if r.Type != "" {
-		qEvents, qRevoke = qRevokeKeysEventsOfType, qRevokeKeysOfType
-		set = append(set, sql.Named("type", r.Type))
-	}
-	if e := r.Event; e != nil {
-		if r.NewID == nil {
-			return nil, errors.New("sqlite: revoke keys: an event without NewID")
-		}
-		details, err := jsonObject(e.Details)
-		if err != nil {
-			return nil, wrap("revoke keys: event details", err)
-		}
-		gen := idGenerators.add(r.NewID)
-		defer idGenerators.remove(gen)
-		res, err := t.exec(ctx, qEvents, append(set, sql.Named("gen", gen),
-			sql.Named("time", micros(e.Time)), sql.Named("action", e.Action),
-			sql.Named("actor_type", e.Actor.Type), sql.Named("actor_id", e.Actor.ID),
-			sql.Named("actor_name", e.Actor.Name), sql.Named("actor_user_id", e.ActorUserID),
-			sql.Named("target_type", e.Target.Type), sql.Named("ip", e.IP),
-			sql.Named("user_agent", e.UserAgent), sql.Named("details", details))...)
-		if isUnique(err) {
-			return nil, keyward.Errorf(keyward.EConflict, "an event with this id already exists")
-		}
-		if err != nil {
-			return nil, wrap("revoke keys: events", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return nil, wrap("revoke keys: events", err)
-		}
-		if err := t.addEvents(ctx, r.TenantID, n); err != nil {
-			return nil, err
-		}
-	}
-	rows, err := t.query(ctx, qRevoke, append(set, sql.Named("by", by), sql.Named("reason", nullString(r.Reason)))...)
-	if err != nil {
-		return nil, wrap("revoke keys", err)
-	}
-	revoked, err := collect(rows, "revoke keys", func(row scanner) (keyward.RevokedKey, error) {
-		var k keyward.RevokedKey
-		err := row.Scan(&k.ID, &k.Hash)
-		return k, err
-	})
-	if err != nil {
-		return nil, err
-	}
-	slices.SortFunc(revoked, func(a, b keyward.RevokedKey) int { return strings.Compare(a.ID, b.ID) })
-	return revoked, nil
 }
 
 func (t *tx) TouchKeys(ctx context.Context, used map[string]time.Time) error {
@@ -446,8 +368,9 @@ func newKeyWhere(f keyward.KeyFilter, found keysFound, indexed bool, sort keySor
 }
 
 // keyTotal counts the keys of the filter, whatever the page: from the
-// counters where they answer it, else row by row.
-func (t *tx) keyTotal(ctx context.Context, w *keyWhere) (int, error) {
+// counters where they answer it, else row by row from keys (the table, or
+// markedKeys).
+func (t *tx) keyTotal(ctx context.Context, w *keyWhere, keys string) (int, error) {
 	if w.foundTotal {
 		return w.found.total, nil
 	}
@@ -459,7 +382,7 @@ func (t *tx) keyTotal(ctx context.Context, w *keyWhere) (int, error) {
 		return n, nil
 	}
 	var n int
-	if err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM keys k WHERE `+
+	if err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM `+keys+` k WHERE `+
 		strings.Join(w.where, " AND "), w.args...).Scan(&n); err != nil {
 		return 0, wrap("count keys", err)
 	}
@@ -499,8 +422,16 @@ func (t *tx) ListKeys(ctx context.Context, f keyward.KeyFilter) (*keyward.KeyPag
 	if w.release != nil {
 		defer w.release()
 	}
+	// A tenant with pending revocation marks is read through markedKeys,
+	// any other from the keys' own rows (and their indexes) alone.
+	keys, join := "keys", plainKeyJoin
+	if pending, err := t.tenantMarked(ctx, f.TenantID); err != nil {
+		return nil, err
+	} else if pending {
+		keys, join = markedKeys, keyJoin
+	}
 	page := &keyward.KeyPage{}
-	if page.Total, err = t.keyTotal(ctx, w); err != nil {
+	if page.Total, err = t.keyTotal(ctx, w, keys); err != nil {
 		return nil, err
 	}
 	where, args, usesNow := w.where, w.args, w.usesNow
@@ -530,7 +461,7 @@ func (t *tx) ListKeys(ctx context.Context, f keyward.KeyFilter) (*keyward.KeyPag
 	size := pageSize(f.PageSize)
 	args = append(args, sql.Named("limit", size+1))
 	q := fmt.Sprintf(`SELECT %s, %s FROM %s WHERE %s ORDER BY %s %s, k.id %s LIMIT :limit`,
-		keyColumns, sort.expr, keyJoin, strings.Join(where, " AND "), sort.expr, dir, dir)
+		keyColumns, sort.expr, join, strings.Join(where, " AND "), sort.expr, dir, dir)
 	rows, err := t.tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, wrap("list keys", err)

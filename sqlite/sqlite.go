@@ -14,11 +14,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -49,6 +51,14 @@ type DB struct {
 	readStmts  map[string]*sql.Stmt
 
 	search *searchIndex // key search by fragment, for View's transactions
+
+	// The settler of revocation marks (revocation.go).
+	settleWake  chan struct{}
+	stopSettler context.CancelFunc
+	settlerDone chan struct{}
+	settlerOff  bool // tests: marks stay pending until a read settles them
+	markFrom    int  // markRevocationsFrom, or another in tests
+	log         atomic.Pointer[slog.Logger]
 }
 
 var _ keyward.Store = (*DB)(nil)
@@ -57,6 +67,16 @@ var _ keyward.Store = (*DB)(nil)
 // path and brings its schema up to date. It refuses a database whose schema
 // is newer than this build's migrations (ErrSchemaTooNew).
 func Open(ctx context.Context, path string) (*DB, error) {
+	return open(ctx, path, options{markFrom: markRevocationsFrom})
+}
+
+// options are what tests may change of a DB before it starts.
+type options struct {
+	markFrom   int  // see markRevocationsFrom
+	settlerOff bool // marks stay pending until a read settles them
+}
+
+func open(ctx context.Context, path string, o options) (*DB, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("sqlite: %q is not a database file path", path)
 	}
@@ -75,7 +95,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	f.Close()
 
-	db := &DB{path: abs, search: newSearchIndex()}
+	db := &DB{path: abs, search: newSearchIndex(), markFrom: o.markFrom, settlerOff: o.settlerOff}
 	db.writer, err = sql.Open("sqlite", dsn(abs, true))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
@@ -113,7 +133,22 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: %s: %w", abs, err)
 	}
+	var settleCtx context.Context
+	settleCtx, db.stopSettler = context.WithCancel(context.Background())
+	db.settleWake, db.settlerDone = make(chan struct{}, 1), make(chan struct{})
+	go db.settler(settleCtx)
 	return db, nil
+}
+
+// SetLogger is where the store reports what goes wrong in its background
+// work (settling revocation marks); by default, nowhere.
+func (db *DB) SetLogger(l *slog.Logger) { db.log.Store(l) }
+
+func (db *DB) logger() *slog.Logger {
+	if l := db.log.Load(); l != nil {
+		return l
+	}
+	return slog.New(slog.DiscardHandler)
 }
 
 // dsn is the modernc.org/sqlite data source name of one of the two pools.
@@ -180,8 +215,14 @@ func (db *DB) SchemaVersion(ctx context.Context) (int64, error) {
 // Path is the absolute path of the database file, for logs and backups.
 func (db *DB) Path() string { return db.path }
 
-// Close releases both pools, so that the last connection checkpoints the WAL into the file.
+// Close stops the settler (marks it has not settled stay in the file, for
+// the next Open) and releases both pools, so that the last connection
+// checkpoints the WAL into the file.
 func (db *DB) Close() error {
+	if db.stopSettler != nil {
+		db.stopSettler()
+		<-db.settlerDone
+	}
 	for _, m := range []map[string]*sql.Stmt{db.readStmts, db.writeStmts} {
 		for _, s := range m {
 			s.Close()
@@ -213,8 +254,20 @@ func (db *DB) Update(ctx context.Context, fn func(keyward.Tx) error) error {
 
 // View runs fn on a read-only connection: one consistent snapshot that
 // neither waits for the writer nor holds it up.
+//
+// A read that needs a tenant's revocation marks settled (the audit trail)
+// has them settled, and runs again.
 func (db *DB) View(ctx context.Context, fn func(keyward.Tx) error) error {
-	return db.run(ctx, db.reader, db.readStmts, &sql.TxOptions{ReadOnly: true}, db.search, fn)
+	for {
+		err := db.run(ctx, db.reader, db.readStmts, &sql.TxOptions{ReadOnly: true}, db.search, fn)
+		var u *errUnsettled
+		if !errors.As(err, &u) {
+			return err
+		}
+		if err := db.settle(ctx, u.tenantID); err != nil {
+			return err
+		}
+	}
 }
 
 func (db *DB) run(ctx context.Context, pool *sql.DB, stmts map[string]*sql.Stmt, opts *sql.TxOptions,
@@ -229,12 +282,16 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, stmts map[string]*sql.Stmt,
 			panic(p)
 		}
 	}()
-	if err := fn(&tx{tx: sqlTx, stmts: stmts, search: search}); err != nil {
+	t := &tx{tx: sqlTx, stmts: stmts, search: search, readOnly: opts != nil && opts.ReadOnly, markFrom: db.markFrom}
+	if err := fn(t); err != nil {
 		sqlTx.Rollback()
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	if t.marked {
+		db.wakeSettler()
 	}
 	return nil
 }
@@ -246,7 +303,10 @@ type tx struct {
 	// search is the store's key search index in a read-only transaction; a
 	// write transaction sees its own uncommitted changes, which the index
 	// must never take in, and searches in SQL.
-	search *searchIndex
+	search   *searchIndex
+	readOnly bool
+	marked   bool // the transaction wrote a revocation mark
+	markFrom int  // the DB's markFrom
 }
 
 var _ keyward.Tx = (*tx)(nil)

@@ -312,7 +312,7 @@ func testCountLiveKeys(t *testing.T, s keyward.Store) {
 	}
 }
 
-func testRevokeKeys(t *testing.T, s keyward.Store) {
+func testRevokeKeys(t *testing.T, s keyward.Store, cfg Config) {
 	type fixture struct {
 		tn                    *keyward.Tenant
 		ada, svc              *keyward.User
@@ -429,15 +429,25 @@ func testRevokeKeys(t *testing.T, s keyward.Store) {
 			page := mustGet(t, s, func(ctx context.Context, tx keyward.Tx) (*keyward.EventPage, error) {
 				return tx.ListEvents(ctx, keyward.EventFilter{TenantID: f.tn.ID, PageSize: 50})
 			})
-			if len(newIDs) != len(want) {
-				t.Errorf("NewID called %d times, want %d", len(newIDs), len(want))
-			}
 			if page.Total != len(want) {
 				t.Errorf("the events list's total is %d, want %d", page.Total, len(want))
 			}
 			gotIDs := map[string]bool{}
 			for _, e := range page.Events {
+				if gotIDs[e.ID] {
+					t.Errorf("two events have the ID %s", e.ID)
+				}
 				gotIDs[e.ID] = true
+			}
+			switch {
+			case !cfg.OwnRevocationEventIDs && len(newIDs) != len(want):
+				t.Errorf("NewID called %d times, want %d", len(newIDs), len(want))
+			case cfg.OwnRevocationEventIDs:
+				for id := range gotIDs {
+					if !wellFormedID(id, keyward.PrefixEvent) {
+						t.Errorf("event ID %q is not evt_ and 22 base62 characters", id)
+					}
+				}
 			}
 			for _, id := range newIDs {
 				if !gotIDs[id] {
@@ -484,6 +494,9 @@ func testRevokeKeys(t *testing.T, s keyward.Store) {
 			t.Errorf("%d events, want none", page.Total)
 		}
 	})
+	if cfg.OwnRevocationEventIDs {
+		return // the cases below are about NewID's IDs
+	}
 	t.Run("repeated event id", func(t *testing.T) {
 		f := setup(t)
 		err := update(s, func(ctx context.Context, tx keyward.Tx) error {

@@ -88,6 +88,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.store, err = openStore(ctx, driver, addr); err != nil {
 		return err
 	}
+	if db, ok := m.store.(*sqlite.DB); ok {
+		db.SetLogger(m.Logger) // it settles large revocations in the background
+	}
 	var limiter keyward.RateLimiter // nil: the service limits on this node
 	if m.Redis != "" {
 		if m.limiter, err = ratelimit.NewRedis(m.Redis, ratelimit.RedisOptions{Logger: m.Logger}); err != nil {
