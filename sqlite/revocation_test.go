@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	gocmp "github.com/google/go-cmp/cmp"
+	"github.com/pressly/goose/v3"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/storetest"
@@ -619,5 +621,49 @@ func TestNewKeyAboveMarks(t *testing.T) {
 	// The deleted key's revocation is in the trail, before its deletion.
 	if n := rawCount(t, path, `SELECT count(*) FROM events WHERE action = 'key.revoked' AND target_id = '`+last.ID+`'`); n != 1 {
 		t.Errorf("%d key.revoked events of the key deleted while its mark was pending, want 1", n)
+	}
+}
+
+// TestMarksMigrateDown: taking migration 00007 back writes every pending
+// mark's keys and events first, so that undoing the schema undoes no
+// revocation.
+func TestMarksMigrateDown(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keyward.db")
+	db := openMarking(t, path)
+	f := newMarkFixture(t, db, path, 4)
+	f.revokeAll(db)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	raw := rawFile(t, path)
+	raw.SetMaxOpenConns(1)
+	if _, err := raw.Exec(`PRAGMA foreign_keys = ON`); err != nil {
+		t.Fatal(err)
+	}
+	fsys, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, raw, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(context.Background(), 6); err != nil {
+		t.Fatal(err)
+	}
+	if n := rawCount(t, path, `SELECT count(*) FROM sqlite_master WHERE name = 'key_revocations'`); n != 0 {
+		t.Fatal("key_revocations is still there")
+	}
+	if n := rawCount(t, path, `SELECT count(*) FROM keys WHERE revoked_at IS NULL`); n != 0 {
+		t.Errorf("%d keys unrevoked after the migration down", n)
+	}
+	if n := rawCount(t, path, `SELECT count(*) FROM keys WHERE revoked_by = '`+f.owner.ID+`' AND updated_at = revoked_at`); n != 4 {
+		t.Errorf("%d keys revoked by the mark's actor, updated then; want 4", n)
+	}
+	if n := rawCount(t, path, `SELECT count(*) FROM events WHERE action = 'key.revoked'`); n != 4 {
+		t.Errorf("%d key.revoked events after the migration down, want 4", n)
+	}
+	if n := rawCount(t, path, `SELECT n FROM event_totals`); n != 4 {
+		t.Errorf("event total %d after the migration down, want 4", n)
 	}
 }
