@@ -21,7 +21,12 @@ const (
 	keyColumns = `k.id, k.tenant_id, k.name, k.description, k.owner_id, k.role, k.scopes::text, k.meta::text,
 	k.hash, k.start, k.disabled, k.created_at, k.updated_at, k.expires_at, k.last_used_at,
 	k.revoked_at, k.revoked_by, k.revoke_reason, k.rate_limit, k.rate_window, u.name, u.email, u.kind`
-	keyJoin = `keys k JOIN users u ON u.id = k.owner_id`
+	// keyJoin reads the keys as they are (markedKeys): a key that a pending
+	// revocation mark covers reads revoked.
+	keyJoin = markedKeys + ` k JOIN users u ON u.id = k.owner_id`
+	// plainKeyJoin reads the keys' rows alone, for a tenant without pending
+	// marks: the same answer, without a lookup of the marks on every row.
+	plainKeyJoin = `keys k JOIN users u ON u.id = k.owner_id`
 )
 
 const (
@@ -34,6 +39,7 @@ const (
 		(SELECT email FROM users WHERE users.id = keys.owner_id),
 		(SELECT kind FROM users WHERE users.id = keys.owner_id)`
 	qKeyByID   = `SELECT ` + keyColumns + ` FROM ` + keyJoin + ` WHERE k.tenant_id = $1 AND k.id = $2`
+	qLockKey   = `SELECT 1 FROM keys WHERE tenant_id = $1 AND id = $2 FOR UPDATE`
 	qKeyByHash = `SELECT ` + keyColumns + ` FROM ` + keyJoin + ` WHERE k.hash = $1`
 	// qKeyForVerify is KeyByHash and the tenant's settings in one statement.
 	qKeyForVerify = `SELECT ` + keyColumns + `, t.api_keys_enabled, t.max_expiration_days,
@@ -53,8 +59,8 @@ const (
 	qDeleteKey = `DELETE FROM keys WHERE tenant_id = $1 AND id = $2`
 	qKeyTotal  = `SELECT coalesce(sum(n), 0)::bigint FROM key_totals
 		WHERE tenant_id = $1 AND (coalesce($2::text, '') = '' OR kind = $2::text)`
-	qCountLiveKeys = `SELECT count(*) FROM keys WHERE tenant_id = $1 AND owner_id = $2
-		AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $3)`
+	qCountLiveKeys = `SELECT count(*) FROM keys k WHERE k.tenant_id = $1 AND k.owner_id = $2
+		AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $3) AND NOT ` + marked
 	// The join with the owner serves the Type filter. Only what the events
 	// and the caches need comes back.
 	qRevokeKeys = `UPDATE keys k SET revoked_at = @at, revoked_by = @by,
@@ -62,13 +68,15 @@ const (
 		FROM users u
 		WHERE u.id = k.owner_id AND k.tenant_id = @tenant
 		AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > @at)
-		AND (@type::text = '' OR u.kind = @type::text)
+		AND (@type::text = '' OR u.kind = @type::text) AND NOT ` + marked + `
 		RETURNING k.id, k.hash, k.name, k.owner_id`
 	// Only forward: a row whose last_used_at is already later is not written.
 	qTouchKey = `UPDATE keys SET last_used_at = $1
 		WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)`
-	qExpiredUnrecorded = `SELECT ` + keyColumns + ` FROM ` + keyJoin + `
-		WHERE k.expires_at <= $1 AND k.revoked_at IS NULL AND NOT k.expiry_recorded
+	// The keys' own rows, so that the partial index keys_expiry_unrecorded
+	// serves the query; a key a mark covers is revoked, not expired.
+	qExpiredUnrecorded = `SELECT ` + keyColumns + ` FROM ` + plainKeyJoin + `
+		WHERE k.expires_at <= $1 AND k.revoked_at IS NULL AND NOT k.expiry_recorded AND NOT ` + marked + `
 		ORDER BY k.expires_at, k.id LIMIT $2`
 	qMarkExpiryRecorded = `UPDATE keys SET expiry_recorded = true WHERE id = ANY($1::text[])`
 )
@@ -107,7 +115,12 @@ func (t *tx) CreateKey(ctx context.Context, k *keyward.Key) error {
 
 func (t *tx) KeyByID(ctx context.Context, tenantID, id string) (*keyward.Key, error) {
 	if t.write {
-		return oneKey(t.tx.QueryRow(ctx, qKeyByID+` FOR UPDATE OF k`, tenantID, id))
+		// The row is locked first, then read as it is (a read committed
+		// statement after the lock sees its latest version): FOR UPDATE
+		// cannot lock through markedKeys' outer join with the marks.
+		if _, err := t.tx.Exec(ctx, qLockKey, tenantID, id); err != nil {
+			return nil, wrap("lock key", err)
+		}
 	}
 	return oneKey(t.tx.QueryRow(ctx, qKeyByID, tenantID, id))
 }
@@ -214,6 +227,12 @@ func (t *tx) CountLiveKeys(ctx context.Context, tenantID, ownerID string, now ti
 // keys' events in (COPY), and returns the keys' IDs and digests ordered by
 // ID. Their updated_at becomes r.At.
 func (t *tx) RevokeKeys(ctx context.Context, r keyward.RevokeSpec) ([]keyward.RevokedKey, error) {
+	if r.Event != nil && r.NewID == nil {
+		return nil, errors.New("postgres: revoke keys: an event without NewID")
+	}
+	if revoked, ok, err := t.revokeByMark(ctx, r); err != nil || ok {
+		return revoked, err
+	}
 	var by *string
 	if r.By != "" {
 		by = &r.By
@@ -404,8 +423,9 @@ func newKeyWhere(f keyward.KeyFilter, fold string) (*keyWhere, error) {
 	return w, nil
 }
 
-// keyTotal counts the keys of the filter, whatever the page.
-func (t *tx) keyTotal(ctx context.Context, w *keyWhere) (int, error) {
+// keyTotal counts the keys of the filter, whatever the page, reading the
+// keys from keys (the table, or markedKeys).
+func (t *tx) keyTotal(ctx context.Context, w *keyWhere, keys string) (int, error) {
 	if w.counted {
 		var n int
 		if err := t.tx.QueryRow(ctx, qKeyTotal, w.args["tenant"], w.args["type"]).Scan(&n); err != nil {
@@ -420,9 +440,9 @@ func (t *tx) keyTotal(ctx context.Context, w *keyWhere) (int, error) {
 		}
 		return n, nil
 	}
-	from := "keys k"
+	from := keys + " k"
 	if w.joinUser {
-		from = keyJoin
+		from = keys + " k JOIN users u ON u.id = k.owner_id"
 	}
 	var n int
 	if err := t.tx.QueryRow(ctx, `SELECT count(*) FROM `+from+` WHERE `+
@@ -447,8 +467,16 @@ func (t *tx) ListKeys(ctx context.Context, f keyward.KeyFilter) (*keyward.KeyPag
 	if err != nil {
 		return nil, err
 	}
+	// A tenant with pending revocation marks is read through markedKeys,
+	// any other from the keys' own rows alone.
+	keys, join := "keys", plainKeyJoin
+	if pending, err := t.tenantMarked(ctx, f.TenantID); err != nil {
+		return nil, err
+	} else if pending {
+		keys, join = markedKeys, keyJoin
+	}
 	page := &keyward.KeyPage{}
-	if page.Total, err = t.keyTotal(ctx, w); err != nil {
+	if page.Total, err = t.keyTotal(ctx, w, keys); err != nil {
 		return nil, err
 	}
 	where := w.where
@@ -485,7 +513,7 @@ func (t *tx) ListKeys(ctx context.Context, f keyward.KeyFilter) (*keyward.KeyPag
 	size := pageSize(f.PageSize)
 	args["limit"] = size + 1
 	q := fmt.Sprintf(`SELECT %s, %s FROM %s WHERE %s ORDER BY %s %s, k.id %s LIMIT @limit`,
-		keyColumns, sort.expr, keyJoin, strings.Join(where, " AND "), sort.expr, dir, dir)
+		keyColumns, sort.expr, join, strings.Join(where, " AND "), sort.expr, dir, dir)
 	rows, err := t.tx.Query(ctx, q, args)
 	if err != nil {
 		return nil, wrap("list keys", err)

@@ -14,7 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"strings"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -40,6 +42,14 @@ var ErrSchemaTooNew = errors.New("postgres: database schema is newer than this b
 type DB struct {
 	pool *pgxpool.Pool
 	fold string // the collation that lowers a non-ASCII search (see lowered)
+
+	// The settler of revocation marks (revocation.go).
+	settleWake  chan struct{}
+	stopSettler context.CancelFunc
+	settlerDone chan struct{}
+	settlerOff  bool // tests: marks stay pending until a read settles them
+	markFrom    int  // markRevocationsFrom, or another in tests
+	log         atomic.Pointer[slog.Logger]
 }
 
 var _ keyward.Store = (*DB)(nil)
@@ -48,6 +58,16 @@ var _ keyward.Store = (*DB)(nil)
 // key=value string) and brings its schema up to date. It refuses a database
 // whose schema is newer than this build's migrations (ErrSchemaTooNew).
 func Open(ctx context.Context, dsn string) (*DB, error) {
+	return open(ctx, dsn, options{markFrom: markRevocationsFrom})
+}
+
+// options are what tests may change of a DB before it starts.
+type options struct {
+	markFrom   int  // see markRevocationsFrom
+	settlerOff bool // marks stay pending until a read settles them
+}
+
+func open(ctx context.Context, dsn string, o options) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parse connection string: %w", err)
@@ -69,7 +89,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
-	db := &DB{pool: pool, fold: `"default"`}
+	db := &DB{pool: pool, fold: `"default"`, markFrom: o.markFrom, settlerOff: o.settlerOff}
 	// A search with letters beyond ASCII compares lowered text: ICU's root
 	// collation lowers every letter whatever the database's locale; without
 	// ICU, the database's default collation does what its locale knows.
@@ -81,6 +101,10 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	if icu {
 		db.fold = `"und-x-icu"`
 	}
+	var settleCtx context.Context
+	settleCtx, db.stopSettler = context.WithCancel(context.Background())
+	db.settleWake, db.settlerDone = make(chan struct{}, 1), make(chan struct{})
+	go db.settler(settleCtx)
 	return db, nil
 }
 
@@ -138,6 +162,10 @@ func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 
 // Close releases the pool.
 func (db *DB) Close() error {
+	if db.stopSettler != nil {
+		db.stopSettler()
+		<-db.settlerDone
+	}
 	db.pool.Close()
 	return nil
 }
@@ -170,7 +198,17 @@ func (db *DB) Update(ctx context.Context, fn func(keyward.Tx) error) error {
 
 // View runs fn in a READ ONLY REPEATABLE READ transaction: one snapshot.
 func (db *DB) View(ctx context.Context, fn func(keyward.Tx) error) error {
-	return db.run(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, false, fn)
+	for {
+		err := db.run(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, false, fn)
+		var u *errUnsettled
+		if !errors.As(err, &u) {
+			return err
+		}
+		// A read of the audit trail needs the tenant's marks settled.
+		if err := db.settle(ctx, u.tenantID); err != nil {
+			return err
+		}
+	}
 }
 
 func (db *DB) run(ctx context.Context, opts pgx.TxOptions, write bool, fn func(keyward.Tx) error) error {
@@ -184,21 +222,27 @@ func (db *DB) run(ctx context.Context, opts pgx.TxOptions, write bool, fn func(k
 			panic(p)
 		}
 	}()
-	if err := fn(&tx{tx: pgTx, write: write, fold: db.fold}); err != nil {
+	t := &tx{tx: pgTx, write: write, fold: db.fold, markFrom: db.markFrom}
+	if err := fn(t); err != nil {
 		pgTx.Rollback(context.WithoutCancel(ctx))
 		return err
 	}
 	if err := pgTx.Commit(ctx); err != nil {
 		return fmt.Errorf("postgres: commit: %w", err)
 	}
+	if t.marked {
+		db.wakeSettler()
+	}
 	return nil
 }
 
 // tx implements keyward.Tx over one pgx transaction.
 type tx struct {
-	tx    pgx.Tx
-	write bool   // a read-write transaction: keys read are locked
-	fold  string // DB.fold
+	tx       pgx.Tx
+	write    bool   // a read-write transaction: keys read are locked
+	fold     string // DB.fold
+	markFrom int    // DB.markFrom
+	marked   bool   // the transaction wrote a revocation mark
 }
 
 var _ keyward.Tx = (*tx)(nil)

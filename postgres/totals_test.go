@@ -69,12 +69,22 @@ func TestKeyTotalsAcrossUpgrade(t *testing.T) {
 	oldInsert("key_old_node", robot.ID, 1)
 	totals("a key from an older node", 1, 0, 1)
 
-	// Back to the schema before 00004 (the Downs of 00005 and 00004), with keys in it; the
-	// next Open migrates it again and must count them.
+	// Back to the schema before 00004 (the Downs of 00006, 00005 and 00004), with keys in
+	// it; the next Open migrates it again and must count them.
 	oldInsert("key_before_1", robot.ID, 2)
 	oldInsert("key_before_2", people.ID, 3)
 	for _, q := range []string{
-		// 00005's Down first.
+		// 00006's Down first (no mark is pending), then 00005's.
+		`DROP TRIGGER keys_revocation_delete ON keys`,
+		`DROP TRIGGER keys_revocation_update ON keys`,
+		`DROP FUNCTION keyward_marked_key_deleted()`,
+		`DROP FUNCTION keyward_marked_key_changed()`,
+		`DROP FUNCTION keyward_mark_event(keys, key_revocations)`,
+		`DROP FUNCTION keyward_key_mark(keys)`,
+		`DROP TABLE key_revocations`,
+		`DROP INDEX keys_by_seq`,
+		`ALTER TABLE keys DROP COLUMN seq`,
+		`DELETE FROM goose_db_version WHERE version_id = 6`,
 		`DROP INDEX IF EXISTS users_email_trgm`,
 		`DROP INDEX IF EXISTS users_name_trgm`,
 		`DROP INDEX IF EXISTS keys_id_trgm`,

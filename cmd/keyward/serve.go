@@ -88,8 +88,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.store, err = openStore(ctx, driver, addr); err != nil {
 		return err
 	}
-	if db, ok := m.store.(*sqlite.DB); ok {
-		db.SetLogger(m.Logger) // it settles large revocations in the background
+	switch db := m.store.(type) { // they settle large revocations in the background
+	case *sqlite.DB:
+		db.SetLogger(m.Logger)
+	case *postgres.DB:
+		db.SetLogger(m.Logger)
 	}
 	var limiter keyward.RateLimiter // nil: the service limits on this node
 	if m.Redis != "" {
