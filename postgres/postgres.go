@@ -239,10 +239,11 @@ func (db *DB) run(ctx context.Context, opts pgx.TxOptions, write bool, fn func(k
 // tx implements keyward.Tx over one pgx transaction.
 type tx struct {
 	tx       pgx.Tx
-	write    bool   // a read-write transaction: keys read are locked
-	fold     string // DB.fold
-	markFrom int    // DB.markFrom
-	marked   bool   // the transaction wrote a revocation mark
+	write    bool     // a read-write transaction: keys read are locked
+	fold     string   // DB.fold
+	markFrom int      // DB.markFrom
+	marked   bool     // the transaction wrote a revocation mark
+	settled  []string // tenants whose mark the transaction settled, for the log
 }
 
 var _ keyward.Tx = (*tx)(nil)

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -56,15 +55,26 @@ const (
 		AND (@type::text = '' OR k.owner_kind = @type::text)
 		AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > @at)
 		AND NOT ` + marked + ` ORDER BY k.id`
-	qInsertMark = `INSERT INTO key_revocations (tenant_id, kind, max_seq, event_prefix, at, revoked_by,
+	qInsertMark = `INSERT INTO key_revocations (tenant_id, kind, max_seq, at, revoked_by,
 		revoke_reason, action, actor_type, actor_id, actor_name, actor_user_id, ip, user_agent, details)
-		VALUES (@tenant, @type, (SELECT coalesce(max(seq), 0) FROM keys), @prefix, @at, @by, @reason,
+		VALUES (@tenant, @type, (SELECT coalesce(max(seq), 0) FROM keys), @at, @by, @reason,
 			@action, @actor_type, @actor_id, @actor_name, @actor_user_id, @ip, @user_agent, @details::text::jsonb)`
 	qTenantMarked = `SELECT EXISTS (SELECT 1 FROM key_revocations WHERE tenant_id = $1)`
+	// qTrailMarked tells whether a pending mark of the tenant has events
+	// that a read of the audit trail with these filters would show.
+	qTrailMarked = `SELECT EXISTS (SELECT 1 FROM key_revocations m WHERE m.tenant_id = @tenant
+		AND m.action IS NOT NULL AND (@action::text = '' OR m.action = @action::text)
+		AND (@since::bigint IS NULL OR m.at >= @since::bigint) AND (@until::bigint IS NULL OR m.at < @until::bigint)
+		AND (@actor::text = '' OR m.actor_id = @actor::text OR m.actor_user_id = @actor::text)
+		AND (@key::text = '' OR EXISTS (SELECT 1 FROM keys k WHERE k.tenant_id = @tenant AND k.id = @key::text
+			AND k.revoked_at IS NULL AND ` + cover + `))
+		AND (@visible::text = '' OR m.actor_user_id = @visible::text OR EXISTS (SELECT 1 FROM keys k
+			WHERE k.tenant_id = @tenant AND k.owner_id = @visible::text AND k.revoked_at IS NULL AND ` + cover + `)))`
 
 	// Settling, as on SQLite: the earliest mark, locked (other nodes settle
-	// the next, or wait), then its next chunk of keys in seq order, their
-	// events, then their rows (which the mark's trigger does not watch).
+	// the next, or wait), then its next chunk of keys in seq order (through
+	// keys_by_tenant_seq), their events with random IDs, then their rows
+	// (which the mark's trigger does not watch).
 	qFirstMark = `SELECT seq, tenant_id, kind, max_seq, done_seq, at, revoked_by, revoke_reason
 		FROM key_revocations WHERE @tenant::text = '' OR tenant_id = @tenant::text
 		ORDER BY seq LIMIT 1 FOR UPDATE`
@@ -73,14 +83,13 @@ const (
 	qSettleEnd = `SELECT count(*), coalesce(max(seq), @done) FROM (SELECT k.seq FROM keys k
 		WHERE k.seq > @done AND k.seq <= @max AND ` + settleSet + ` ORDER BY k.seq LIMIT @n) c`
 	qSettleEvents = `INSERT INTO events (` + eventColumns + `)
-		SELECT 'evt_' || m.event_prefix || lpad((m.done_count + row_number() OVER (ORDER BY k.seq))::text, 11, '0'),
-			k.tenant_id, m.at, m.action, m.actor_type, m.actor_id, m.actor_name,
+		SELECT 'evt_' || substr(md5(gen_random_uuid()::text), 1, 22), k.tenant_id, m.at, m.action, m.actor_type, m.actor_id, m.actor_name,
 			m.actor_user_id, 'key', k.id, k.name, k.owner_id, m.ip, m.user_agent, m.details
 		FROM keys k, key_revocations m
 		WHERE m.seq = @seq AND m.action IS NOT NULL AND k.seq > @done AND k.seq <= @end AND ` + settleSet
 	qSettleRows = `UPDATE keys k SET revoked_at = @at, revoked_by = @by, revoke_reason = @reason, updated_at = @at
 		WHERE k.seq > @done AND k.seq <= @end AND ` + settleSet
-	qMarkDone   = `UPDATE key_revocations SET done_seq = $1, done_count = done_count + $2 WHERE seq = $3`
+	qMarkDone   = `UPDATE key_revocations SET done_seq = $1 WHERE seq = $2`
 	qDeleteMark = `DELETE FROM key_revocations WHERE seq = $1`
 )
 
@@ -116,11 +125,6 @@ func (t *tx) revokeByMark(ctx context.Context, r keyward.RevokeSpec) ([]keyward.
 	if err != nil {
 		return nil, false, wrap("revoke keys", err)
 	}
-	prefix, err := keyward.NewID(rand.Reader, "")
-	if err != nil {
-		return nil, false, wrap("revoke keys: mark", err)
-	}
-	args["prefix"] = prefix[11:] // the low digits: uniformly random
 	args["by"], args["reason"] = nullString(r.By), r.Reason
 	for _, c := range []string{"action", "actor_type", "actor_id", "actor_name", "actor_user_id", "ip", "user_agent", "details"} {
 		args[c] = nil
@@ -174,13 +178,27 @@ func (e *errUnsettled) Error() string {
 	return "postgres: the revocation marks of tenant " + e.tenantID + " are not settled"
 }
 
-// settleTenant makes sure no mark of the tenant is pending when the
-// transaction goes on: a write transaction settles them itself, a read-only
-// one cannot and answers errUnsettled.
-func (t *tx) settleTenant(ctx context.Context, tenantID string) error {
-	pending, err := t.tenantMarked(ctx, tenantID)
-	if err != nil || !pending {
-		return err
+// settleFor makes sure that no pending mark of the tenant has events that
+// a read of the audit trail through f would show: a write transaction
+// settles the tenant's marks itself, a read-only one cannot and answers
+// errUnsettled. A read whose filters leave out every pending mark's events
+// (another action, another time, actor, key or owner) does not wait.
+func (t *tx) settleFor(ctx context.Context, f keyward.EventFilter) error {
+	tenantID := f.TenantID
+	args := pgx.NamedArgs{"tenant": tenantID, "action": f.Action, "since": nil, "until": nil,
+		"actor": f.ActorID, "key": f.KeyID, "visible": f.VisibleTo}
+	if f.Since != nil {
+		args["since"] = micros(*f.Since)
+	}
+	if f.Until != nil {
+		args["until"] = micros(*f.Until)
+	}
+	var pending bool
+	if err := t.tx.QueryRow(ctx, qTrailMarked, args).Scan(&pending); err != nil {
+		return wrap("read revocation marks", err)
+	}
+	if !pending {
+		return nil
 	}
 	if !t.write {
 		return &errUnsettled{tenantID}
@@ -233,8 +251,9 @@ func (t *tx) settleChunk(ctx context.Context, tenantID string, n int) (bool, err
 	}
 	if count < limit {
 		_, err = t.tx.Exec(ctx, qDeleteMark, seq)
+		t.settled = append(t.settled, tenant)
 	} else {
-		_, err = t.tx.Exec(ctx, qMarkDone, end, count, seq)
+		_, err = t.tx.Exec(ctx, qMarkDone, end, seq)
 	}
 	if err != nil {
 		return false, wrap("settle revocations", err)
@@ -246,13 +265,21 @@ func (t *tx) settleChunk(ctx context.Context, tenantID string, n int) (bool, err
 // tenantID is ""), settleChunk keys a write transaction, until none is left.
 func (db *DB) settle(ctx context.Context, tenantID string) error {
 	for {
-		var more bool
-		err := db.Update(ctx, func(t keyward.Tx) (err error) {
-			more, err = t.(*tx).settleChunk(ctx, tenantID, settleChunk)
+		var (
+			more    bool
+			settled []string
+		)
+		err := db.Update(ctx, func(kt keyward.Tx) (err error) {
+			t := kt.(*tx)
+			more, err = t.settleChunk(ctx, tenantID, settleChunk)
+			settled = t.settled
 			return err
 		})
 		if err != nil || !more {
 			return err
+		}
+		for _, tenant := range settled {
+			db.logger().Info("revocation mark settled", "tenant", tenant)
 		}
 	}
 }

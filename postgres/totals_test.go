@@ -82,6 +82,7 @@ func TestKeyTotalsAcrossUpgrade(t *testing.T) {
 		`DROP FUNCTION keyward_mark_event(keys, key_revocations)`,
 		`DROP FUNCTION keyward_key_mark(keys)`,
 		`DROP TABLE key_revocations`,
+		`DROP INDEX keys_by_tenant_seq`,
 		`DROP INDEX keys_by_seq`,
 		`ALTER TABLE keys DROP COLUMN seq`,
 		`DELETE FROM goose_db_version WHERE version_id = 6`,

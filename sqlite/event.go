@@ -79,7 +79,7 @@ func (t *tx) InsertEvents(ctx context.Context, events ...*keyward.Event) error {
 // ListEvents lists events newest first (time, then id, descending).
 func (t *tx) ListEvents(ctx context.Context, f keyward.EventFilter) (*keyward.EventPage, error) {
 	// The key.revoked events of a mark's keys are written when it settles.
-	if err := t.settleTenant(ctx, f.TenantID); err != nil {
+	if err := t.settleFor(ctx, f); err != nil {
 		return nil, err
 	}
 	var since, until string

@@ -28,9 +28,10 @@ import (
 const markRevocationsFrom = 1000
 
 // settleChunk is how many covered keys one settling transaction writes:
-// small enough that other writes wait for it no longer than a moment (about
-// a third of a second here), large enough that settling 100,000 keys takes
-// seconds (7.4 here; 10.8 in chunks of 2,000).
+// small enough that other writes wait for it no longer than a moment,
+// large enough that settling 100,000 keys takes seconds, not minutes (each
+// chunk touches pages all over the events' indexes, since event IDs are
+// random).
 var settleChunk = 5000
 
 // coverSQL is the condition that mark m covers key k, whose revoked_at is
@@ -87,12 +88,20 @@ var (
 	qRevokeKeysOfType       = writeQuery(revokeSQL(revokableKeysOfType))
 
 	qInsertMark = writeQuery(`INSERT INTO key_revocations (tenant_id, kind, max_rowid, at, revoked_by,
-		revoke_reason, action, actor_type, actor_id, actor_name, actor_user_id, ip, user_agent, details,
-		event_prefix)
+		revoke_reason, action, actor_type, actor_id, actor_name, actor_user_id, ip, user_agent, details)
 		VALUES (:tenant, :kind, coalesce((SELECT max(rowid) FROM keys), 0), :at, :by, :reason,
-			:action, :actor_type, :actor_id, :actor_name, :actor_user_id, :ip, :user_agent, :details,
-			:event_prefix)`)
+			:action, :actor_type, :actor_id, :actor_name, :actor_user_id, :ip, :user_agent, :details)`)
 	qTenantMarked = readQuery(`SELECT EXISTS (SELECT 1 FROM key_revocations WHERE tenant_id = ?)`)
+	// qTrailMarked tells whether a pending mark of the tenant has events
+	// that a read of the audit trail with these filters would show.
+	qTrailMarked = readQuery(`SELECT EXISTS (SELECT 1 FROM key_revocations m WHERE m.tenant_id = :tenant
+		AND m.action IS NOT NULL AND (:action = '' OR m.action = :action)
+		AND (:since IS NULL OR m.at >= :since) AND (:until IS NULL OR m.at < :until)
+		AND (:actor = '' OR m.actor_id = :actor OR m.actor_user_id = :actor)
+		AND (:key = '' OR EXISTS (SELECT 1 FROM keys k WHERE k.tenant_id = :tenant AND k.id = :key
+			AND k.revoked_at IS NULL AND ` + coverSQL("m", "k") + `))
+		AND (:visible = '' OR m.actor_user_id = :visible OR EXISTS (SELECT 1 FROM keys k
+			WHERE k.tenant_id = :tenant AND k.owner_id = :visible AND k.revoked_at IS NULL AND ` + coverSQL("m", "k") + `)))`)
 
 	// Settling: the earliest mark (of a tenant, or of any), then its next
 	// chunk of keys in rowid order, written as a small revocation row by
@@ -100,33 +109,31 @@ var (
 	// their rows. No earlier mark covers any of them, and the update does
 	// not fire the mark's trigger (see 00007_revocation_marks.sql).
 	//
-	// What keeps a chunk cheap: the unary + keeps SQLite on the rowid range
-	// (through a tenant index, each chunk read and sorted the tenant's every
-	// key); the events' IDs rise within a mark (its random prefix, then the
-	// key's place in the mark), so that each chunk appends to the events'
-	// indexes instead of touching pages all over them (random IDs took 20 s
-	// to settle 100,000 keys in chunks of 2,000, these 12); OR FAIL spares
-	// the statement journal, which a failure does not need, since it rolls
-	// the whole transaction back.
+	// The keys are found through keys_by_tenant, whose entries are in
+	// rowid order within a tenant (through another tenant index each chunk
+	// read and sorted the tenant's every key; along the rowids alone, every
+	// other tenant's too). Each event's ID comes from the settler's
+	// generator (kw_new_id): random, as the contract wants every ID. OR
+	// FAIL spares the statement journal, which a failure does not need,
+	// since it rolls the whole transaction back.
 	qFirstMark = writeQuery(`SELECT seq, tenant_id, kind, max_rowid, done_rowid, at, revoked_by, revoke_reason
 		FROM key_revocations WHERE ?1 = '' OR tenant_id = ?1 ORDER BY seq LIMIT 1`)
-	qSettleEnd = writeQuery(`SELECT count(*), coalesce(max(rowid), :done) FROM (SELECT k.rowid FROM keys k
-		WHERE k.rowid > :done AND k.rowid <= :max AND ` + settleSet + ` ORDER BY k.rowid LIMIT :n)`)
+	qSettleEnd = writeQuery(`SELECT count(*), coalesce(max(rowid), :done) FROM (SELECT k.rowid
+		FROM keys k INDEXED BY keys_by_tenant WHERE k.rowid > :done AND k.rowid <= :max AND ` + settleSet + ` ORDER BY k.rowid LIMIT :n)`)
 	qSettleEvents = writeQuery(`INSERT OR FAIL INTO events (` + eventColumns + `)
-		SELECT 'evt_' || m.event_prefix || printf('%011d', m.done_count + row_number() OVER (ORDER BY k.rowid)),
-			k.tenant_id, m.at, m.action, m.actor_type, m.actor_id, m.actor_name,
+		SELECT kw_new_id(:gen), k.tenant_id, m.at, m.action, m.actor_type, m.actor_id, m.actor_name,
 			m.actor_user_id, 'key', k.id, k.name, k.owner_id, m.ip, m.user_agent, m.details
-		FROM keys k, key_revocations m
+		FROM keys k INDEXED BY keys_by_tenant, key_revocations m
 		WHERE m.seq = :seq AND m.action IS NOT NULL AND k.rowid > :done AND k.rowid <= :end AND ` + settleSet)
-	qSettleRows = writeQuery(`UPDATE OR FAIL keys AS k SET revoked_at = :at, revoked_by = :by, revoke_reason = :reason,
+	qSettleRows = writeQuery(`UPDATE OR FAIL keys AS k INDEXED BY keys_by_tenant SET revoked_at = :at, revoked_by = :by, revoke_reason = :reason,
 			updated_at = :at
 		WHERE k.rowid > :done AND k.rowid <= :end AND ` + settleSet)
-	qMarkDone   = writeQuery(`UPDATE key_revocations SET done_rowid = ?, done_count = done_count + ? WHERE seq = ?`)
+	qMarkDone   = writeQuery(`UPDATE key_revocations SET done_rowid = ? WHERE seq = ?`)
 	qDeleteMark = writeQuery(`DELETE FROM key_revocations WHERE seq = ?`)
 )
 
 // settleSet is the keys of a mark, given as :tenant, :kind and :at.
-const settleSet = `+k.tenant_id = :tenant AND (:kind = '' OR +k.owner_kind = :kind)
+const settleSet = `k.tenant_id = :tenant AND (:kind = '' OR k.owner_kind = :kind)
 	AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > :at)`
 
 func revokableSQL(set string) string {
@@ -188,17 +195,11 @@ func (t *tx) RevokeKeys(ctx context.Context, r keyward.RevokeSpec) ([]keyward.Re
 		if ev := r.Event; ev != nil && (!ev.Time.Equal(r.At) || ev.Target.Type != keyward.TargetKey) {
 			return nil, errors.New("sqlite: revoke keys: a mark's event is at the revocation's time and targets the key")
 		}
-		// The settled events' IDs: evt_, this prefix, and 11 digits.
-		prefix, err := keyward.NewID(rand.Reader, "")
-		if err != nil {
-			return nil, wrap("revoke keys: mark", err)
-		}
-		prefix = prefix[11:] // the low digits: uniformly random
-		_, err = t.exec(ctx, qInsertMark, sql.Named("tenant", r.TenantID), sql.Named("kind", r.Type),
+		_, err := t.exec(ctx, qInsertMark, sql.Named("tenant", r.TenantID), sql.Named("kind", r.Type),
 			sql.Named("at", micros(r.At)), sql.Named("by", by), sql.Named("reason", nullString(r.Reason)),
 			sql.Named("action", e[0]), sql.Named("actor_type", e[1]), sql.Named("actor_id", e[2]),
 			sql.Named("actor_name", e[3]), sql.Named("actor_user_id", e[4]), sql.Named("ip", e[5]),
-			sql.Named("user_agent", e[6]), sql.Named("details", e[7]), sql.Named("event_prefix", prefix))
+			sql.Named("user_agent", e[6]), sql.Named("details", e[7]))
 		if err != nil {
 			return nil, wrap("revoke keys: mark", err)
 		}
@@ -257,13 +258,28 @@ func (e *errUnsettled) Error() string {
 	return "sqlite: the revocation marks of tenant " + e.tenantID + " are not settled"
 }
 
-// settleTenant makes sure no mark of the tenant is pending when the
-// transaction goes on: a write transaction settles them itself, a read-only
-// one cannot and answers errUnsettled.
-func (t *tx) settleTenant(ctx context.Context, tenantID string) error {
-	pending, err := t.tenantMarked(ctx, tenantID)
-	if err != nil || !pending {
-		return err
+// settleFor makes sure that no pending mark of the tenant has events that
+// a read of the audit trail through f would show: a write transaction
+// settles the tenant's marks itself, a read-only one cannot and answers
+// errUnsettled. A read whose filters leave out every pending mark's events
+// (another action, another time, actor, key or owner) does not wait.
+func (t *tx) settleFor(ctx context.Context, f keyward.EventFilter) error {
+	tenantID := f.TenantID
+	var since, until any
+	if f.Since != nil {
+		since = micros(*f.Since)
+	}
+	if f.Until != nil {
+		until = micros(*f.Until)
+	}
+	var pending bool
+	if err := t.queryRow(ctx, qTrailMarked, sql.Named("tenant", tenantID), sql.Named("action", f.Action),
+		sql.Named("since", since), sql.Named("until", until), sql.Named("actor", f.ActorID),
+		sql.Named("key", f.KeyID), sql.Named("visible", f.VisibleTo)).Scan(&pending); err != nil {
+		return wrap("read revocation marks", err)
+	}
+	if !pending {
+		return nil
 	}
 	if t.readOnly {
 		return &errUnsettled{tenantID}
@@ -302,7 +318,9 @@ func (t *tx) settleChunk(ctx context.Context, tenantID string, n int) (bool, err
 		return false, wrap("settle revocations", err)
 	}
 	set = append(set, sql.Named("end", end))
-	res, err := t.exec(ctx, qSettleEvents, append(set, sql.Named("seq", seq))...)
+	gen := idGenerators.add(newEventID)
+	defer idGenerators.remove(gen)
+	res, err := t.exec(ctx, qSettleEvents, append(set, sql.Named("seq", seq), sql.Named("gen", gen))...)
 	if err != nil {
 		return false, wrap("settle revocations: events", err)
 	}
@@ -324,8 +342,9 @@ func (t *tx) settleChunk(ctx context.Context, tenantID string, n int) (bool, err
 	}
 	if count < limit {
 		_, err = t.exec(ctx, qDeleteMark, seq)
+		t.settled = append(t.settled, tenant)
 	} else {
-		_, err = t.exec(ctx, qMarkDone, end, count, seq)
+		_, err = t.exec(ctx, qMarkDone, end, seq)
 	}
 	if err != nil {
 		return false, wrap("settle revocations", err)
@@ -333,17 +352,28 @@ func (t *tx) settleChunk(ctx context.Context, tenantID string, n int) (bool, err
 	return true, nil
 }
 
+// newEventID draws the ID of an event the settler writes.
+func newEventID() (string, error) { return keyward.NewID(rand.Reader, keyward.PrefixEvent) }
+
 // settle writes the pending marks of the tenant (of every tenant if
 // tenantID is ""), settleChunk keys a write transaction, until none is left.
 func (db *DB) settle(ctx context.Context, tenantID string) error {
 	for {
-		var more bool
-		err := db.Update(ctx, func(t keyward.Tx) (err error) {
-			more, err = t.(*tx).settleChunk(ctx, tenantID, settleChunk)
+		var (
+			more    bool
+			settled []string
+		)
+		err := db.Update(ctx, func(kt keyward.Tx) (err error) {
+			t := kt.(*tx)
+			more, err = t.settleChunk(ctx, tenantID, settleChunk)
+			settled = t.settled
 			return err
 		})
 		if err != nil || !more {
 			return err
+		}
+		for _, tenant := range settled {
+			db.logger().Info("revocation mark settled", "tenant", tenant)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -289,5 +290,31 @@ func TestMarksMigrateDown(t *testing.T) {
 	}
 	if n := rawCount(t, path, `SELECT n FROM event_totals`); n != 4 {
 		t.Errorf("event total %d after the migration down, want 4", n)
+	}
+}
+
+// TestRawInsertBelowMarkFails: a key that another program inserts, where
+// SQLite would give it the rowid of a deleted key that a pending mark
+// counted, is refused rather than read revoked.
+func TestRawInsertBelowMarkFails(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keyward.db")
+	db := openMarking(t, path)
+	f := newMarkFixture(t, db, path, 3)
+	f.revokeAll(db)
+	last := f.keys[len(f.keys)-1]
+	f.update(db, func(tx keyward.Tx) error { return tx.DeleteKey(f.ctx, f.tn.ID, last.ID) })
+	insert := `INSERT INTO keys (id, tenant_id, owner_id, name, description, role, scopes, meta, hash, start,
+		disabled, created_at, updated_at) VALUES (?, ?, ?, 'raw', '', 'admin', '[]', '{}', ?, 'kw_Ab3d', 0, 0, 0)`
+	raw := rawFile(t, path)
+	_, err := raw.Exec(insert, "key_raw", f.tn.ID, f.owner.ID, []byte("a digest of thirty-two bytes...."))
+	if err == nil || !strings.Contains(err.Error(), "pending revocation mark") {
+		t.Fatalf("a raw insert at a deleted covered key's rowid: %v, want it refused", err)
+	}
+	// Once the mark is settled, the same insert goes in.
+	if err := db.settle(f.ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(insert, "key_raw", f.tn.ID, f.owner.ID, []byte("a digest of thirty-two bytes....")); err != nil {
+		t.Fatalf("the raw insert after settling: %v", err)
 	}
 }

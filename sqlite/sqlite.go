@@ -305,8 +305,9 @@ type tx struct {
 	// must never take in, and searches in SQL.
 	search   *searchIndex
 	readOnly bool
-	marked   bool // the transaction wrote a revocation mark
-	markFrom int  // the DB's markFrom
+	marked   bool     // the transaction wrote a revocation mark
+	markFrom int      // the DB's markFrom
+	settled  []string // tenants whose mark the transaction settled, for the log
 }
 
 var _ keyward.Tx = (*tx)(nil)

@@ -26,19 +26,16 @@
 -- +goose Up
 ALTER TABLE keys ADD COLUMN seq bigint GENERATED ALWAYS AS IDENTITY;
 CREATE UNIQUE INDEX keys_by_seq ON keys (seq);
+-- A tenant's keys in seq order, for settling a mark chunk by chunk.
+CREATE INDEX keys_by_tenant_seq ON keys (tenant_id, seq);
 
 CREATE TABLE key_revocations (
     seq           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     tenant_id     text COLLATE "C" NOT NULL,
     kind          text COLLATE "C" NOT NULL CHECK (kind IN ('', 'user', 'system')),
     max_seq       bigint NOT NULL,
-    -- The keys up to done_seq have been written, done_count of them; for the
-    -- store's own use.
+    -- The keys up to done_seq have been written; for the store's own use.
     done_seq      bigint NOT NULL DEFAULT 0,
-    done_count    bigint NOT NULL DEFAULT 0,
-    -- The settled events' IDs: evt_, this (11 random base62 characters) and
-    -- the key's place in the mark in 11 digits.
-    event_prefix  text NOT NULL CHECK (length(event_prefix) = 11),
     at            bigint NOT NULL,
     revoked_by    text,
     revoke_reason text,
@@ -68,12 +65,12 @@ $$;
 
 -- +goose StatementBegin
 -- Writes k's key.revoked event from mark m, with an ID of 22 random
--- characters (hex, a subset of base62).
+-- characters (hex, a subset of base62, from gen_random_uuid).
 CREATE FUNCTION keyward_mark_event(k keys, m key_revocations) RETURNS void
 LANGUAGE sql SET search_path FROM CURRENT AS $$
     INSERT INTO events (id, tenant_id, time, action, actor_type, actor_id, actor_name, actor_user_id,
         target_type, target_id, target_name, target_owner_id, ip, user_agent, details)
-    SELECT 'evt_' || substr(md5(random()::text || clock_timestamp()::text || k.id), 1, 22),
+    SELECT 'evt_' || substr(md5(gen_random_uuid()::text), 1, 22),
         k.tenant_id, m.at, m.action, m.actor_type, m.actor_id, m.actor_name, m.actor_user_id,
         'key', k.id, k.name, k.owner_id, m.ip, m.user_agent, m.details
     WHERE m.seq IS NOT NULL AND m.action IS NOT NULL
@@ -123,5 +120,6 @@ DROP FUNCTION keyward_marked_key_changed();
 DROP FUNCTION keyward_mark_event(keys, key_revocations);
 DROP FUNCTION keyward_key_mark(keys);
 DROP TABLE key_revocations;
+DROP INDEX keys_by_tenant_seq;
 DROP INDEX keys_by_seq;
 ALTER TABLE keys DROP COLUMN seq;

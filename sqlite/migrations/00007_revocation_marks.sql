@@ -31,15 +31,8 @@ CREATE TABLE key_revocations (
     tenant_id     TEXT    NOT NULL,
     kind          TEXT    NOT NULL CHECK (kind IN ('', 'user', 'system')),
     max_rowid     INTEGER NOT NULL,
-    -- The keys up to done_rowid have been written, done_count of them; for
-    -- the store's own use.
+    -- The keys up to done_rowid have been written; for the store's own use.
     done_rowid    INTEGER NOT NULL DEFAULT 0,
-    done_count    INTEGER NOT NULL DEFAULT 0,
-    -- The IDs of the events the store writes when it settles the mark are
-    -- evt_, this (11 random base62 characters) and the key's place in the
-    -- mark in 11 digits: unique, and rising, so that settling appends to
-    -- the events' indexes.
-    event_prefix  TEXT    NOT NULL CHECK (length(event_prefix) = 11),
     at            INTEGER NOT NULL,
     revoked_by    TEXT,
     revoke_reason TEXT,
@@ -55,6 +48,19 @@ CREATE TABLE key_revocations (
 ) STRICT;
 
 CREATE INDEX key_revocations_by_tenant ON key_revocations (tenant_id, seq);
+
+-- A tenant's keys in rowid order, for settling a mark chunk by chunk.
+CREATE INDEX keys_by_tenant ON keys (tenant_id);
+
+-- +goose StatementBegin
+-- A key is never inserted at or below a pending mark's max_rowid, where the
+-- mark would cover it: the store inserts above (qInsertKey); any other
+-- writer's insert that SQLite would give a deleted key's rowid fails.
+CREATE TRIGGER keys_above_marks AFTER INSERT ON keys
+    WHEN NEW.rowid <= (SELECT max(max_rowid) FROM key_revocations) BEGIN
+    SELECT RAISE(ABORT, 'keyward: a key inserted at or below a pending revocation mark''s rowid');
+END;
+-- +goose StatementEnd
 
 -- +goose StatementBegin
 CREATE TRIGGER keys_revocation_update AFTER UPDATE OF name, description, role, scopes, meta, disabled,
@@ -163,4 +169,6 @@ UPDATE keys AS k SET name = name, (revoked_at, revoked_by, revoke_reason, update
             AND k.rowid <= m.max_rowid AND (k.expires_at IS NULL OR k.expires_at > m.at));
 DROP TRIGGER keys_revocation_delete;
 DROP TRIGGER keys_revocation_update;
+DROP TRIGGER keys_above_marks;
+DROP INDEX keys_by_tenant;
 DROP TABLE key_revocations;
