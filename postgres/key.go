@@ -223,8 +223,9 @@ func (t *tx) CountLiveKeys(ctx context.Context, tenantID, ownerID string, now ti
 	return n, nil
 }
 
-// RevokeKeys revokes the set in one UPDATE ... RETURNING, then copies the
-// keys' events in (COPY), and returns the keys' IDs and digests ordered by
+// RevokeKeys revokes a set of markRevocationsFrom keys or more by a mark
+// (revocation.go); a smaller one in one UPDATE ... RETURNING, then copies the
+// keys' events in (COPY). It returns the keys' IDs and digests ordered by
 // ID. Their updated_at becomes r.At.
 func (t *tx) RevokeKeys(ctx context.Context, r keyward.RevokeSpec) ([]keyward.RevokedKey, error) {
 	if r.Event != nil && r.NewID == nil {

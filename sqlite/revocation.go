@@ -12,19 +12,21 @@ import (
 )
 
 // A revocation of a whole tenant's keys, or of one owner type's, is written
-// as one row of key_revocations, a mark, when it takes more keys than
-// markRevocationsFrom: row by row, 100,000 keys and their events were about
-// 150 MB of pages and five seconds of holding the writer. The mark commits in
-// milliseconds, every read of a key it covers reads the key revoked from
+// as one row of key_revocations, a mark, when it takes markRevocationsFrom
+// keys or more: row by row, 100,000 keys and their events were about 150 MB
+// of pages and five seconds of holding the writer. The mark commits in a few
+// tenths of a second (the keys' IDs and digests are read, for the caches),
+// every read of a key it covers reads the key revoked from
 // then on, and the store writes the keys' rows and their key.revoked events
 // afterwards, a chunk a transaction (settle). See
 // migrations/00007_revocation_marks.sql for what a mark covers and for the
 // triggers that keep its promises when a covered key is updated or deleted
 // first.
 //
-// The audit trail is read only after its tenant's marks are settled (see
-// ListEvents), so it never misses a covered key's event; keys read revoked
-// at once. A smaller set is revoked row by row in the transaction itself.
+// A read of the audit trail that could show a pending mark's events waits
+// for the tenant's marks to be settled (see settleFor), so it never misses a
+// covered key's event; keys read revoked at once. A smaller set is revoked
+// row by row in the transaction itself.
 const markRevocationsFrom = 1000
 
 // settleChunk is how many covered keys one settling transaction writes:

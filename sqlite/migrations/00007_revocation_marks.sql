@@ -2,8 +2,8 @@
 -- type's, written as one row instead of one UPDATE and one event per key.
 -- Revoking 100,000 keys row by row wrote about 150 MB of pages (the keys, the
 -- events and their indexes) and took five seconds; the mark takes
--- milliseconds, and the store writes the rows afterwards, in small
--- transactions (materialize.go).
+-- a few tenths of a second, and the store writes the rows afterwards, in small
+-- transactions (revocation.go).
 --
 -- A mark covers each key of its tenant (and kind, '' for every kind) that
 -- existed when it was written (rowid <= max_rowid: new keys are always
