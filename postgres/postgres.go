@@ -16,7 +16,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"strings"
-	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -26,6 +25,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/settle"
 )
 
 //go:embed migrations/*.sql
@@ -43,13 +43,8 @@ type DB struct {
 	pool *pgxpool.Pool
 	fold string // the collation that lowers a non-ASCII search (see lowered)
 
-	// The settler of revocation marks (revocation.go).
-	settleWake  chan struct{}
-	stopSettler context.CancelFunc
-	settlerDone chan struct{}
-	settlerOff  bool // tests: marks stay pending until a read settles them
-	markFrom    int  // markRevocationsFrom, or another in tests
-	log         atomic.Pointer[slog.Logger]
+	settler  *settle.Settler // settles revocation marks (revocation.go)
+	markFrom int             // markRevocationsFrom, or another in tests
 }
 
 var _ keyward.Store = (*DB)(nil)
@@ -89,7 +84,7 @@ func open(ctx context.Context, dsn string, o options) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
-	db := &DB{pool: pool, fold: `"default"`, markFrom: o.markFrom, settlerOff: o.settlerOff}
+	db := &DB{pool: pool, fold: `"default"`, markFrom: o.markFrom}
 	// A search with letters beyond ASCII compares lowered text: ICU's root
 	// collation lowers every letter whatever the database's locale; without
 	// ICU, the database's default collation does what its locale knows.
@@ -101,12 +96,13 @@ func open(ctx context.Context, dsn string, o options) (*DB, error) {
 	if icu {
 		db.fold = `"und-x-icu"`
 	}
-	var settleCtx context.Context
-	settleCtx, db.stopSettler = context.WithCancel(context.Background())
-	db.settleWake, db.settlerDone = make(chan struct{}, 1), make(chan struct{})
-	go db.settler(settleCtx)
+	db.settler = settle.Start(db.settleChunkTx, o.settlerOff)
 	return db, nil
 }
+
+// SetLogger is where the store reports on its background work (settling
+// revocation marks); by default, nowhere.
+func (db *DB) SetLogger(l *slog.Logger) { db.settler.SetLogger(l) }
 
 // migrate applies the embedded migrations that the database lacks, under a
 // PostgreSQL advisory lock so that nodes starting together take turns.
@@ -162,9 +158,8 @@ func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 
 // Close releases the pool.
 func (db *DB) Close() error {
-	if db.stopSettler != nil {
-		db.stopSettler()
-		<-db.settlerDone
+	if db.settler != nil {
+		db.settler.Close()
 	}
 	db.pool.Close()
 	return nil
@@ -198,17 +193,10 @@ func (db *DB) Update(ctx context.Context, fn func(keyward.Tx) error) error {
 
 // View runs fn in a READ ONLY REPEATABLE READ transaction: one snapshot.
 func (db *DB) View(ctx context.Context, fn func(keyward.Tx) error) error {
-	for {
-		err := db.run(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, false, fn)
-		var u *errUnsettled
-		if !errors.As(err, &u) {
-			return err
-		}
-		// A read of the audit trail needs the tenant's marks settled.
-		if err := db.settle(ctx, u.tenantID); err != nil {
-			return err
-		}
-	}
+	// A read of the audit trail may need the tenant's marks settled first.
+	return db.settler.Read(ctx, func() error {
+		return db.run(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, false, fn)
+	})
 }
 
 func (db *DB) run(ctx context.Context, opts pgx.TxOptions, write bool, fn func(keyward.Tx) error) error {
@@ -231,7 +219,7 @@ func (db *DB) run(ctx context.Context, opts pgx.TxOptions, write bool, fn func(k
 		return fmt.Errorf("postgres: commit: %w", err)
 	}
 	if t.marked {
-		db.wakeSettler()
+		db.settler.Wake()
 	}
 	return nil
 }

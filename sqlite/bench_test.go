@@ -627,7 +627,7 @@ func restoreRevoked(b *testing.B, db *DB, tenantID, by string) time.Duration {
 	b.Helper()
 	ctx := context.Background()
 	start := time.Now()
-	if err := db.settle(ctx, ""); err != nil {
+	if err := db.settler.Settle(ctx, ""); err != nil {
 		b.Fatal(err)
 	}
 	settled := time.Since(start)

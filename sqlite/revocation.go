@@ -6,9 +6,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/settle"
 )
 
 // A revocation of a whole tenant's keys, or of one owner type's, is written
@@ -18,7 +18,7 @@ import (
 // tenths of a second (the keys' IDs and digests are read, for the caches),
 // every read of a key it covers reads the key revoked from
 // then on, and the store writes the keys' rows and their key.revoked events
-// afterwards, a chunk a transaction (settle). See
+// afterwards, a chunk a transaction (internal/settle). See
 // migrations/00007_revocation_marks.sql for what a mark covers and for the
 // triggers that keep its promises when a covered key is updated or deleted
 // first.
@@ -252,18 +252,10 @@ func (t *tx) tenantMarked(ctx context.Context, tenantID string) (bool, error) {
 	return ok, nil
 }
 
-// errUnsettled is what a read-only transaction answers when it needs a
-// tenant's marks settled first (View settles them and runs it again).
-type errUnsettled struct{ tenantID string }
-
-func (e *errUnsettled) Error() string {
-	return "sqlite: the revocation marks of tenant " + e.tenantID + " are not settled"
-}
-
 // settleFor makes sure that no pending mark of the tenant has events that
 // a read of the audit trail through f would show: a write transaction
 // settles the tenant's marks itself, a read-only one cannot and answers
-// errUnsettled. A read whose filters leave out every pending mark's events
+// settle.Unsettled. A read whose filters leave out every pending mark's events
 // (another action, another time, actor, key or owner) does not wait.
 func (t *tx) settleFor(ctx context.Context, f keyward.EventFilter) error {
 	tenantID := f.TenantID
@@ -284,7 +276,7 @@ func (t *tx) settleFor(ctx context.Context, f keyward.EventFilter) error {
 		return nil
 	}
 	if t.readOnly {
-		return &errUnsettled{tenantID}
+		return &settle.Unsettled{TenantID: tenantID}
 	}
 	for {
 		more, err := t.settleChunk(ctx, tenantID, -1)
@@ -357,67 +349,15 @@ func (t *tx) settleChunk(ctx context.Context, tenantID string, n int) (bool, err
 // newEventID draws the ID of an event the settler writes.
 func newEventID() (string, error) { return keyward.NewID(rand.Reader, keyward.PrefixEvent) }
 
-// settle writes the pending marks of the tenant (of every tenant if
-// tenantID is ""), settleChunk keys a write transaction, until none is left.
-func (db *DB) settle(ctx context.Context, tenantID string) error {
-	for {
-		var (
-			more    bool
-			settled []string
-		)
-		err := db.Update(ctx, func(kt keyward.Tx) (err error) {
-			t := kt.(*tx)
-			more, err = t.settleChunk(ctx, tenantID, settleChunk)
-			settled = t.settled
-			return err
-		})
-		if err != nil || !more {
-			return err
-		}
-		for _, tenant := range settled {
-			db.logger().Info("revocation mark settled", "tenant", tenant)
-		}
-	}
-}
-
-// settleRetry is how long the settler waits after a failure before trying
-// again; settlePoll, how often it looks for marks that another process wrote.
-const (
-	settleRetry = time.Second
-	settlePoll  = time.Minute
-)
-
-// settler settles marks in the background: at Open (marks that a stopped
-// process left), after each transaction that wrote a mark, and every
-// settlePoll, until Close.
-func (db *DB) settler(ctx context.Context) {
-	defer close(db.settlerDone)
-	poll := time.NewTicker(settlePoll)
-	defer poll.Stop()
-	retry := time.NewTimer(0)
-	defer retry.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-db.settleWake:
-		case <-poll.C:
-		case <-retry.C:
-		}
-		if db.settlerOff {
-			continue
-		}
-		if err := db.settle(ctx, ""); err != nil && ctx.Err() == nil {
-			db.logger().Error("settling revocation marks failed; retrying", "err", err, "in", settleRetry)
-			retry.Reset(settleRetry)
-		}
-	}
-}
-
-// wakeSettler asks the settler to look for marks now.
-func (db *DB) wakeSettler() {
-	select {
-	case db.settleWake <- struct{}{}:
-	default:
-	}
+// settleChunkTx settles the next chunk of the earliest pending mark of the
+// tenant (of any tenant if tenantID is "") in a write transaction of its
+// own: the store's settle.Chunk.
+func (db *DB) settleChunkTx(ctx context.Context, tenantID string) (more bool, finished []string, err error) {
+	err = db.Update(ctx, func(kt keyward.Tx) (err error) {
+		t := kt.(*tx)
+		more, err = t.settleChunk(ctx, tenantID, settleChunk)
+		finished = t.settled
+		return err
+	})
+	return more, finished, err
 }

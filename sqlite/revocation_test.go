@@ -311,7 +311,7 @@ func TestRawInsertBelowMarkFails(t *testing.T) {
 		t.Fatalf("a raw insert at a deleted covered key's rowid: %v, want it refused", err)
 	}
 	// Once the mark is settled, the same insert goes in.
-	if err := db.settle(f.ctx, ""); err != nil {
+	if err := db.settler.Settle(f.ctx, ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := raw.Exec(insert, "key_raw", f.tn.ID, f.owner.ID, []byte("a digest of thirty-two bytes....")); err != nil {

@@ -20,7 +20,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -28,6 +27,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/settle"
 )
 
 //go:embed migrations/*.sql
@@ -52,13 +52,8 @@ type DB struct {
 
 	search *searchIndex // key search by fragment, for View's transactions
 
-	// The settler of revocation marks (revocation.go).
-	settleWake  chan struct{}
-	stopSettler context.CancelFunc
-	settlerDone chan struct{}
-	settlerOff  bool // tests: marks stay pending until a read settles them
-	markFrom    int  // markRevocationsFrom, or another in tests
-	log         atomic.Pointer[slog.Logger]
+	settler  *settle.Settler // settles revocation marks (revocation.go)
+	markFrom int             // markRevocationsFrom, or another in tests
 }
 
 var _ keyward.Store = (*DB)(nil)
@@ -95,7 +90,7 @@ func open(ctx context.Context, path string, o options) (*DB, error) {
 	}
 	f.Close()
 
-	db := &DB{path: abs, search: newSearchIndex(), markFrom: o.markFrom, settlerOff: o.settlerOff}
+	db := &DB{path: abs, search: newSearchIndex(), markFrom: o.markFrom}
 	db.writer, err = sql.Open("sqlite", dsn(abs, true))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
@@ -133,23 +128,13 @@ func open(ctx context.Context, path string, o options) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: %s: %w", abs, err)
 	}
-	var settleCtx context.Context
-	settleCtx, db.stopSettler = context.WithCancel(context.Background())
-	db.settleWake, db.settlerDone = make(chan struct{}, 1), make(chan struct{})
-	go db.settler(settleCtx)
+	db.settler = settle.Start(db.settleChunkTx, o.settlerOff)
 	return db, nil
 }
 
-// SetLogger is where the store reports what goes wrong in its background
-// work (settling revocation marks); by default, nowhere.
-func (db *DB) SetLogger(l *slog.Logger) { db.log.Store(l) }
-
-func (db *DB) logger() *slog.Logger {
-	if l := db.log.Load(); l != nil {
-		return l
-	}
-	return slog.New(slog.DiscardHandler)
-}
+// SetLogger is where the store reports on its background work (settling
+// revocation marks); by default, nowhere.
+func (db *DB) SetLogger(l *slog.Logger) { db.settler.SetLogger(l) }
 
 // dsn is the modernc.org/sqlite data source name of one of the two pools.
 // Every connection gets the same pragmas; the writer begins its transactions
@@ -219,9 +204,8 @@ func (db *DB) Path() string { return db.path }
 // the next Open) and releases both pools, so that the last connection
 // checkpoints the WAL into the file.
 func (db *DB) Close() error {
-	if db.stopSettler != nil {
-		db.stopSettler()
-		<-db.settlerDone
+	if db.settler != nil {
+		db.settler.Close()
 	}
 	for _, m := range []map[string]*sql.Stmt{db.readStmts, db.writeStmts} {
 		for _, s := range m {
@@ -258,16 +242,9 @@ func (db *DB) Update(ctx context.Context, fn func(keyward.Tx) error) error {
 // A read that needs a tenant's revocation marks settled (the audit trail)
 // has them settled, and runs again.
 func (db *DB) View(ctx context.Context, fn func(keyward.Tx) error) error {
-	for {
-		err := db.run(ctx, db.reader, db.readStmts, &sql.TxOptions{ReadOnly: true}, db.search, fn)
-		var u *errUnsettled
-		if !errors.As(err, &u) {
-			return err
-		}
-		if err := db.settle(ctx, u.tenantID); err != nil {
-			return err
-		}
-	}
+	return db.settler.Read(ctx, func() error {
+		return db.run(ctx, db.reader, db.readStmts, &sql.TxOptions{ReadOnly: true}, db.search, fn)
+	})
 }
 
 func (db *DB) run(ctx context.Context, pool *sql.DB, stmts map[string]*sql.Stmt, opts *sql.TxOptions,
@@ -291,7 +268,7 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, stmts map[string]*sql.Stmt,
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
 	if t.marked {
-		db.wakeSettler()
+		db.settler.Wake()
 	}
 	return nil
 }
