@@ -23,6 +23,14 @@ func nullMicros(t *time.Time) *int64 {
 	return &us
 }
 
+// nullString is s, or NULL when it is empty.
+func nullString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
 // timePtr reads a nullable time column.
 func timePtr(us *int64) *time.Time {
 	if us == nil {

@@ -234,10 +234,7 @@ func (t *tx) RevokeKeys(ctx context.Context, r keyward.RevokeSpec) ([]keyward.Re
 	if revoked, ok, err := t.revokeByMark(ctx, r); err != nil || ok {
 		return revoked, err
 	}
-	var by *string
-	if r.By != "" {
-		by = &r.By
-	}
+	by := nullString(r.By)
 	rows, err := t.tx.Query(ctx, qRevokeKeys, pgx.NamedArgs{"at": micros(r.At), "by": by,
 		"reason": r.Reason, "tenant": r.TenantID, "type": r.Type})
 	if err != nil {

@@ -49,12 +49,13 @@ const (
 			ORDER BY m.seq LIMIT 1) m ON true)`
 
 	// The set of a mark: every key of the tenant (of one kind) not revoked
-	// and not expired at @at that no earlier mark covers.
-	qMarkSet = `SELECT k.id, k.hash FROM keys k WHERE k.tenant_id = @tenant
-		AND (@type::text = '' OR k.owner_kind = @type::text)
-		AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > @at)
-		AND NOT ` + marked + ` ORDER BY k.id`
-	qInsertMark = `INSERT INTO key_revocations (tenant_id, kind, max_seq, at, revoked_by,
+	// and not expired at @at that no earlier mark covers; counted first,
+	// without sorting, to choose between a mark and a revocation row by row.
+	markSet = `k.tenant_id = @tenant AND (@type::text = '' OR k.owner_kind = @type::text)
+		AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > @at) AND NOT ` + marked
+	qMarkSetSize = `SELECT count(*) FROM keys k WHERE ` + markSet
+	qMarkSet     = `SELECT k.id, k.hash FROM keys k WHERE ` + markSet + ` ORDER BY k.id`
+	qInsertMark  = `INSERT INTO key_revocations (tenant_id, kind, max_seq, at, revoked_by,
 		revoke_reason, action, actor_type, actor_id, actor_name, actor_user_id, ip, user_agent, details)
 		VALUES (@tenant, @type, (SELECT coalesce(max(seq), 0) FROM keys), @at, @by, @reason,
 			@action, @actor_type, @actor_id, @actor_name, @actor_user_id, @ip, @user_agent, @details::text::jsonb)`
@@ -100,7 +101,7 @@ const (
 func (t *tx) revokeByMark(ctx context.Context, r keyward.RevokeSpec) ([]keyward.RevokedKey, bool, error) {
 	args := pgx.NamedArgs{"tenant": r.TenantID, "type": r.Type, "at": micros(r.At)}
 	var n int
-	if err := t.tx.QueryRow(ctx, `SELECT count(*) FROM (`+qMarkSet+`) s`, args).Scan(&n); err != nil {
+	if err := t.tx.QueryRow(ctx, qMarkSetSize, args).Scan(&n); err != nil {
 		return nil, false, wrap("revoke keys: count", err)
 	}
 	if n < t.markFrom {
@@ -151,13 +152,6 @@ func (t *tx) revokeByMark(ctx context.Context, r keyward.RevokeSpec) ([]keyward.
 	}
 	t.marked = true
 	return revoked, true, nil
-}
-
-func nullString(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
 }
 
 // tenantMarked tells whether marks of the tenant wait to be settled.

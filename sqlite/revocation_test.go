@@ -16,12 +16,10 @@ import (
 	"github.com/keyward/keyward/storetest"
 )
 
-// openMarking opens a store that writes every set revocation as a mark
-// (markFrom 1) and leaves the marks pending until a read of the audit trail,
-// or the test, settles them.
-func openMarking(t *testing.T, path string) *DB {
+// openWith opens a store at path with options o, closed with the test.
+func openWith(t *testing.T, path string, o options) *DB {
 	t.Helper()
-	db, err := open(context.Background(), path, options{markFrom: 1, settlerOff: true})
+	db, err := open(context.Background(), path, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,15 +27,16 @@ func openMarking(t *testing.T, path string) *DB {
 	return db
 }
 
+// openMarking opens a store that writes every set revocation as a mark
+// (markFrom 1) and leaves the marks pending until a read of the audit trail,
+// or the test, settles them.
+func openMarking(t *testing.T, path string) *DB {
+	return openWith(t, path, options{markFrom: 1, settlerOff: true})
+}
+
 // mustOpenHere opens a store that revokes sets as it would in production.
 func mustOpenHere(t *testing.T, path string) *DB {
-	t.Helper()
-	db, err := Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	return openWith(t, path, options{markFrom: markRevocationsFrom})
 }
 
 // TestStoreWithMarks is the conformance suite with every set revocation a
