@@ -2,8 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -22,13 +20,7 @@ import (
 //
 //	go test ./postgres/ -run '^$' -bench BulkRevoke -benchtime 3x
 func BenchmarkBulkRevoke(b *testing.B) {
-	n := 100_000
-	if v := os.Getenv("KEYWARD_BENCH_KEYS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 1 {
-			b.Fatalf("KEYWARD_BENCH_KEYS=%q: want a positive number", v)
-		}
-	}
+	n := benchKeys(b, 100_000, 1)
 	ctx := context.Background()
 	db, err := postgres.Open(ctx, pgtest.NewDatabase(b))
 	if err != nil {

@@ -27,13 +27,7 @@ import (
 // The fixture is written by SQL (generate_series) into a new database each
 // run: about a minute at a million keys.
 func BenchmarkSearchKeys(b *testing.B) {
-	n := 20_000
-	if v := os.Getenv("KEYWARD_BENCH_KEYS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 1000 {
-			b.Fatalf("KEYWARD_BENCH_KEYS=%q: want a number of at least 1000", v)
-		}
-	}
+	n := benchKeys(b, 20_000, 1000)
 	ctx := context.Background()
 	db, err := postgres.Open(ctx, pgtest.NewDatabase(b))
 	if err != nil {
@@ -123,4 +117,18 @@ func BenchmarkSearchKeys(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Run("scan", run)
+}
+
+// benchKeys is KEYWARD_BENCH_KEYS (at least least), or def when it is unset.
+func benchKeys(b *testing.B, def, least int) int {
+	b.Helper()
+	v := os.Getenv("KEYWARD_BENCH_KEYS")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < least {
+		b.Fatalf("KEYWARD_BENCH_KEYS=%q: want a number of at least %d", v, least)
+	}
+	return n
 }
