@@ -13,9 +13,13 @@ import (
 	"github.com/keyward/keyward/storetest"
 )
 
-func open(t *testing.T) keyward.Store {
+func open(t *testing.T) keyward.Store { return openWith(t, postgres.Open, pgtest.NewDatabase(t)) }
+
+// openWith opens the database at dsn through opener (postgres.Open, or
+// postgres.OpenMarking), closed with the test.
+func openWith(t *testing.T, opener func(context.Context, string) (*postgres.DB, error), dsn string) *postgres.DB {
 	t.Helper()
-	db, err := postgres.Open(context.Background(), pgtest.NewDatabase(t))
+	db, err := opener(context.Background(), dsn)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

@@ -19,28 +19,15 @@ import (
 // revocation row by row would have left.
 func TestStoreWithMarks(t *testing.T) {
 	storetest.RunWith(t, storetest.Config{OwnRevocationEventIDs: true}, func(t *testing.T) keyward.Store {
-		db, err := postgres.OpenMarking(context.Background(), pgtest.NewDatabase(t))
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return db
+		return openWith(t, postgres.OpenMarking, pgtest.NewDatabase(t))
 	})
 }
 
 // TestMarksAgreeWithRowByRow: see storetest.MarksAgreeWithRowByRow.
 func TestMarksAgreeWithRowByRow(t *testing.T) {
 	ctx := context.Background()
-	marks, err := postgres.OpenMarking(ctx, pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { marks.Close() })
-	rows, err := postgres.Open(ctx, pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rows.Close() })
+	marks := openWith(t, postgres.OpenMarking, pgtest.NewDatabase(t))
+	rows := openWith(t, postgres.Open, pgtest.NewDatabase(t))
 	storetest.MarksAgreeWithRowByRow(t, marks, rows, 200, marks.SettleChunk, func() int {
 		var n int
 		if err := marks.Pool().QueryRow(ctx, `SELECT count(*) FROM key_revocations`).Scan(&n); err != nil {
@@ -57,11 +44,7 @@ func TestMarkIsAnnounced(t *testing.T) {
 	ctx := context.Background()
 	c := newCluster(t, 1, 1000)
 	r := c.listen(t, 0, postgres.ListenOptions{})
-	marking, err := postgres.OpenMarking(ctx, c.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { marking.Close() })
+	marking := openWith(t, postgres.OpenMarking, c.url)
 	p := c.p(t, 0)
 	var want []string
 	for i := range 230 {
